@@ -1,0 +1,45 @@
+/**
+ * Errors with stable codes. `WalstreamError` is the client's own (code is a stable string a caller can
+ * switch on); `PgError` carries what the server said (SQLSTATE, message, detail, hint).
+ */
+
+/** Stable client error codes. */
+export type WalstreamErrorCode =
+  | 'BAD_LSN'
+  | 'BAD_SEGMENT_SIZE'
+  | 'BAD_OPTION'
+  | 'BAD_CONNINFO'
+  | 'CONNECT_FAILED'
+  | 'PROTOCOL'
+  | 'ARCHIVE_MISMATCH'
+  | 'ARCHIVE_MISSING'
+  | 'ARCHIVE_IO'
+  | 'SERVER_VERSION'
+  | 'STOPPED';
+
+/** An error raised by walstream itself; `message` is one line saying what failed and what to change. */
+export class WalstreamError extends Error {
+  readonly code: WalstreamErrorCode;
+  constructor(code: WalstreamErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'WalstreamError';
+    this.code = code;
+  }
+}
+
+/** An error reported by the PostgreSQL server (ErrorResponse). */
+export class PgError extends Error {
+  /** SQLSTATE, e.g. '42710' for a duplicate slot. */
+  readonly code: string;
+  readonly severity?: string;
+  readonly detail?: string;
+  readonly hint?: string;
+  constructor(fields: { message: string; code: string; severity?: string; detail?: string; hint?: string }) {
+    super(fields.message);
+    this.name = 'PgError';
+    this.code = fields.code;
+    this.severity = fields.severity;
+    this.detail = fields.detail;
+    this.hint = fields.hint;
+  }
+}
