@@ -13,6 +13,7 @@ export type WalstreamErrorCode =
   | 'PROTOCOL'
   | 'ARCHIVE_MISMATCH'
   | 'ARCHIVE_MISSING'
+  | 'ARCHIVE_DAMAGED'
   | 'ARCHIVE_IO'
   | 'SERVER_VERSION'
   | 'STOPPED';

@@ -1,0 +1,109 @@
+/**
+ * What an existing archive holds: where streaming resumes, and which cluster it belongs to.
+ * The resume rule mirrors pg_receivewal's FindStreamingStart (src/bin/pg_basebackup/pg_receivewal.c).
+ */
+import { parseSegmentFileName } from '../lsn.js';
+import type { WalSink } from './sink.js';
+
+/** One segment file found in the archive. */
+export interface ArchivedSegment {
+  name: string;
+  /** The file name as stored (NAME or NAME.partial, possibly with a compression suffix). */
+  fileName: string;
+  timeline: number;
+  segno: bigint;
+  partial: boolean;
+}
+
+/** Compression suffixes an archive may hold; the segment they carry counts as archived. */
+export const COMPRESSION_SUFFIXES = ['.gz', '.lz4', '.zst'];
+
+/** Parse an archive file name into a segment entry; null for history files and anything else. */
+export function parseArchivedName(fileName: string, segmentSize: number): ArchivedSegment | null {
+  let base = fileName;
+  for (const suffix of COMPRESSION_SUFFIXES) {
+    if (base.endsWith(suffix)) { base = base.slice(0, -suffix.length); break; }
+  }
+  const partial = base.endsWith('.partial');
+  if (partial) base = base.slice(0, -'.partial'.length);
+  const parsed = parseSegmentFileName(base, segmentSize);
+  return parsed ? { name: base, fileName, timeline: parsed.timeline, segno: parsed.segno, partial } : null;
+}
+
+/** Segments in the archive, newest first: higher segment number, then higher timeline, then complete before .partial. */
+export function sortNewestFirst(segments: ArchivedSegment[]): ArchivedSegment[] {
+  return [...segments].sort((a, b) => {
+    if (a.segno !== b.segno) return a.segno > b.segno ? -1 : 1;
+    if (a.timeline !== b.timeline) return b.timeline - a.timeline;
+    return Number(a.partial) - Number(b.partial);
+  });
+}
+
+/** Where to resume from an archive listing. */
+export interface ResumePoint {
+  /** First LSN to request: the next segment after a complete one, the start of a .partial's segment. */
+  startLsn: bigint;
+  timeline: number;
+  /** The file that decided it. */
+  from: ArchivedSegment;
+}
+
+/**
+ * Resume point from an archive listing (pg_receivewal's order): the newest segment; after a complete
+ * one start at the next segment, after a .partial at the start of its segment. Null for an empty archive.
+ */
+export function findResumePoint(fileNames: string[], segmentSize: number): ResumePoint | null {
+  const segments = fileNames.map((n) => parseArchivedName(n, segmentSize)).filter((s): s is ArchivedSegment => s !== null);
+  const newest = sortNewestFirst(segments)[0];
+  if (!newest) return null;
+  const segno = newest.partial ? newest.segno : newest.segno + 1n;
+  return { startLsn: segno * BigInt(segmentSize), timeline: newest.timeline, from: newest };
+}
+
+/** Bit in xlp_info marking a long page header (XLP_LONG_HEADER, access/xlog_internal.h). */
+const XLP_LONG_HEADER = 0x0002;
+/** Bytes needed to read the long page header up to xlp_xlog_blcksz. */
+export const LONG_HEADER_LENGTH = 40;
+
+/** Fields of a segment's long page header (XLogLongPageHeaderData); integers in the server's byte order (little-endian here). */
+export interface LongPageHeader {
+  magic: number;
+  timeline: number;
+  pageAddress: bigint;
+  systemId: string;
+  segmentSize: number;
+  blockSize: number;
+}
+
+/** Decode the long page header at the start of a segment; null when the bytes do not hold one (zeros, short). */
+export function decodeLongPageHeader(head: Uint8Array): LongPageHeader | null {
+  if (head.length < LONG_HEADER_LENGTH) return null;
+  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  const info = view.getUint16(2, true);
+  if ((info & XLP_LONG_HEADER) === 0) return null;
+  return {
+    magic: view.getUint16(0, true),
+    timeline: view.getUint32(4, true),
+    pageAddress: view.getBigUint64(8, true),
+    systemId: view.getBigUint64(24, true).toString(),
+    segmentSize: view.getUint32(32, true),
+    blockSize: view.getUint32(36, true),
+  };
+}
+
+/**
+ * The system identifier the archive belongs to, read from the long page header of its newest
+ * segment that has one (a fresh .partial may still be zeros). Null for an archive with no segment.
+ * Compressed files are skipped: their header is not readable without decompressing.
+ */
+export async function archiveSystemId(sink: WalSink, segmentSize: number): Promise<{ systemId: string; fileName: string } | null> {
+  const segments = sortNewestFirst(
+    (await sink.list()).map((n) => parseArchivedName(n, segmentSize)).filter((s): s is ArchivedSegment => s !== null && s.fileName === s.name + (s.partial ? '.partial' : '')),
+  );
+  for (const segment of segments) {
+    const head = await sink.readHead(segment.fileName, LONG_HEADER_LENGTH);
+    const header = head ? decodeLongPageHeader(head) : null;
+    if (header) return { systemId: header.systemId, fileName: segment.fileName };
+  }
+  return null;
+}

@@ -1,0 +1,44 @@
+/**
+ * Storage behind one small interface, like pg_receivewal's WalWriteMethod (walmethods.h): the receiver
+ * decides what to write and when it must be durable; a sink decides how (local directory, object store).
+ */
+
+/** How a segment being written is finished. */
+export type CloseMode =
+  /** The segment is full: make it durable, then visible under its final name. */
+  | 'complete'
+  /** Streaming stopped mid-segment (stop, endpos, timeline end): keep it durable as NAME.partial. */
+  | 'partial';
+
+/** One segment being written, from offset 0, in order. */
+export interface WalSegmentWriter {
+  /**
+   * Append bytes at the current end. `data` is valid only during the call: a sink that writes
+   * asynchronously must copy it. Return a promise to make the receiver wait (backpressure).
+   */
+  write(data: Uint8Array): void | Promise<void>;
+  /** Make everything written so far durable; resolves only when it is. */
+  sync(): Promise<void>;
+  /** Finish the segment (see CloseMode). Resolves when the result is durable. */
+  close(mode: CloseMode): Promise<void>;
+}
+
+/** An archive: where segments and history files go, and what it already holds. */
+export interface WalSink {
+  /** Names of the files the archive holds (segments, NAME.partial, .history, compressed variants). */
+  list(): Promise<string[]>;
+  /** The first `length` bytes of a file, or null when it does not exist (reads the long page header). */
+  readHead(name: string, length: number): Promise<Uint8Array | null>;
+  /**
+   * Start segment `name` (24 hex digits). It must not be visible under `name` before
+   * close('complete'); an existing NAME.partial is overwritten from offset 0.
+   */
+  openSegment(name: string, segmentSize: number): WalSegmentWriter | Promise<WalSegmentWriter>;
+  /** Store a whole small file (a timeline history file) durably and atomically. */
+  writeFile(name: string, content: Uint8Array): Promise<void>;
+}
+
+/** True when `value` is a thenable (how the receiver tells a synchronous sink from an asynchronous one). */
+export function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown })?.then === 'function';
+}

@@ -1,0 +1,237 @@
+/**
+ * Archiver: the whole of `walstream receive` as a library class. Connects (trying each host in turn),
+ * checks the archive belongs to the server's cluster, picks the start position, streams into the sink
+ * through a SegmentConsumer, follows timeline switches, and reconnects with backoff.
+ */
+import { EventEmitter } from 'node:events';
+import { type ConnectionOptions, type ConnectionTarget, describeTarget, resolveTargets } from './conninfo.js';
+import { ReplicationConnection } from './connection.js';
+import { PgError, WalstreamError } from './errors.js';
+import { formatLsn, historyFileName, isValidSegmentSize, segmentStart } from './lsn.js';
+import { DirectorySink } from './archive/directory.js';
+import type { WalSink } from './archive/sink.js';
+import { archiveSystemId, findResumePoint } from './archive/scan.js';
+import { type CompletedSegment, SegmentConsumer } from './segments.js';
+import { runStreamSession } from './stream.js';
+import { explainServerError } from './server-errors.js';
+
+export interface ArchiverOptions {
+  /** Where to connect: libpq-style fields, or a libpq connection string / URI. */
+  connection: ConnectionOptions | string;
+  /** The archive directory (ignored when `sink` is given). */
+  directory?: string;
+  /** A custom storage; defaults to a DirectorySink on `directory`. */
+  sink?: WalSink;
+  /** Physical replication slot to stream from (it must exist; see createSlot). */
+  slot?: string;
+  /** Stop once WAL up to this LSN is archived. */
+  endLsn?: bigint;
+  /** Flush and report after every batch of WAL, to serve as a synchronous standby. */
+  synchronous?: boolean;
+  /** Skip fsync (tests only: not crash-safe). */
+  noSync?: boolean;
+  /** Compression of archived segments (only 'none' so far). */
+  compression?: 'none';
+  /** Seconds between status updates (default 10; 0 = only when the server asks). */
+  statusIntervalSeconds?: number;
+  /** Reconnect after a lost connection (default true); false gives up at the first failure. */
+  loop?: boolean;
+  /** application_name when none is given (default 'walstream'). */
+  applicationName?: string;
+  /** Environment for libpq variables (default process.env). */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Events: 'segment' (CompletedSegment), 'history' ({ name, timeline }), 'log' ({ level, message }), 'timeline' ({ timeline, startLsn }). */
+export interface ArchiverEvents {
+  segment: [CompletedSegment];
+  history: [{ name: string; timeline: number }];
+  timeline: [{ timeline: number; startLsn: bigint }];
+  log: [{ level: 'info' | 'warn' | 'debug'; message: string }];
+}
+
+const MAX_BACKOFF_MS = 10_000;
+
+/** Errors that more attempts cannot fix. */
+function isPermanent(err: unknown): boolean {
+  if (err instanceof WalstreamError) return ['ARCHIVE_MISMATCH', 'ARCHIVE_MISSING', 'ARCHIVE_IO', 'BAD_OPTION', 'BAD_CONNINFO', 'SERVER_VERSION', 'BAD_SEGMENT_SIZE', 'PROTOCOL'].includes(err.code);
+  return false;
+}
+
+/** Authentication and permission refusals: fatal before the first successful stream (a configuration mistake). */
+function isAuthError(err: unknown): boolean {
+  return err instanceof PgError && (err.code.startsWith('28') || err.code === '42501' || err.code === '3D000' || err.code === '42704');
+}
+
+/** Streams WAL from a server into an archive until endLsn, stop(), or a fatal error. */
+export class Archiver extends EventEmitter<ArchiverEvents> {
+  private readonly options: ArchiverOptions;
+  private readonly targets: ConnectionTarget[];
+  readonly sink: WalSink;
+  private readonly abort = new AbortController();
+  private connection: ReplicationConnection | null = null;
+  private consumer: SegmentConsumer | null = null;
+  private streamedOnce = false;
+
+  constructor(options: ArchiverOptions) {
+    super();
+    this.options = options;
+    const connection = typeof options.connection === 'string' ? { connectionString: options.connection } : options.connection;
+    this.targets = resolveTargets(connection, options.env ?? process.env, options.applicationName ?? 'walstream');
+    if (options.sink) this.sink = options.sink;
+    else if (options.directory) this.sink = new DirectorySink(options.directory, { noSync: options.noSync });
+    else throw new WalstreamError('BAD_OPTION', 'no archive given: pass `directory` (or `sink`)');
+  }
+
+  /** Position written so far and durably flushed (bigints), or null before streaming starts. */
+  positions(): { writeLsn: bigint; flushLsn: bigint; timeline: number } | null {
+    const c = this.consumer;
+    return c ? { writeLsn: c.writeLsn(), flushLsn: c.flushLsn(), timeline: c.timeline } : null;
+  }
+
+  /** Ask run() to finish: the segment in progress is made durable as .partial, a final status is sent. */
+  stop(): void {
+    this.abort.abort();
+  }
+
+  private log(level: 'info' | 'warn' | 'debug', message: string): void {
+    this.emit('log', { level, message });
+  }
+
+  /** Run until endLsn or stop(); rejects on a fatal error (or any error when loop is false). */
+  async run(): Promise<void> {
+    if (this.sink instanceof DirectorySink) await this.sink.check();
+    let backoffMs = 1000;
+    let targetIndex = 0;
+    for (;;) {
+      if (this.abort.signal.aborted) return;
+      const target = this.targets[targetIndex % this.targets.length];
+      try {
+        const outcome = await this.streamOnce(target);
+        if (outcome === 'done') return;
+        backoffMs = 1000;
+      } catch (err) {
+        if (this.abort.signal.aborted) return;
+        const explained = explainServerError(err);
+        if (isPermanent(explained) || (isAuthError(explained) && !this.streamedOnce) || this.options.loop === false) {
+          throw explained;
+        }
+        this.log('warn', `${(explained as Error).message}; retrying in ${Math.round(backoffMs / 1000)} s`);
+        targetIndex++;
+        if (targetIndex % this.targets.length === 0) {
+          await sleep(backoffMs, this.abort.signal);
+          backoffMs = Math.min(backoffMs * 2, MAX_BACKOFF_MS);
+        }
+      }
+    }
+  }
+
+  /** One connection's life: returns 'done' at endLsn/stop, throws when the connection fails. */
+  private async streamOnce(target: ConnectionTarget): Promise<'done'> {
+    this.log('debug', `connecting to ${describeTarget(target)}`);
+    const conn = await ReplicationConnection.open(target);
+    this.connection = conn;
+    try {
+      const version = await conn.serverVersion();
+      if (version < 130000) {
+        throw new WalstreamError('SERVER_VERSION', `server ${describeTarget(target)} runs PostgreSQL ${Math.floor(version / 10000)}; walstream supports 13 and later: upgrade the server or use that version's pg_receivewal`);
+      }
+      const identity = await conn.identifySystem();
+      const segmentSize = await conn.segmentSize();
+      if (!isValidSegmentSize(segmentSize)) {
+        throw new WalstreamError('BAD_SEGMENT_SIZE', `server reports wal_segment_size ${segmentSize}, not a power of two between 1 MB and 1 GB`);
+      }
+      const owner = await archiveSystemId(this.sink, segmentSize);
+      if (owner && owner.systemId !== identity.systemId) {
+        throw new WalstreamError('ARCHIVE_MISMATCH', `archive holds WAL of database system ${owner.systemId} (${owner.fileName}) but the server is system ${identity.systemId}; use an empty directory for this cluster`);
+      }
+
+      let { startLsn, timeline } = await this.startPosition(conn, identity, segmentSize, version);
+      await this.fetchMissingHistory(conn, identity.timeline);
+      this.log('info', `starting log streaming at ${formatLsn(startLsn)} (timeline ${timeline})`);
+
+      for (;;) {
+        const consumer = new SegmentConsumer({
+          sink: this.sink, segmentSize, timeline, startLsn,
+          onSegment: (segment) => this.emit('segment', segment),
+        });
+        this.consumer = consumer;
+        let outcome;
+        try {
+          outcome = await runStreamSession(conn, consumer, {
+            slot: this.options.slot, startLsn, timeline, endLsn: this.options.endLsn, segmentSize,
+            statusIntervalMs: (this.options.statusIntervalSeconds ?? 10) * 1000,
+            reportFlush: Boolean(this.options.slot) || Boolean(this.options.synchronous),
+            synchronous: Boolean(this.options.synchronous),
+            signal: this.abort.signal,
+          });
+          this.streamedOnce = true;
+        } finally {
+          // Whatever happened, what was received stays durable (.partial for the segment in progress).
+          await consumer.close();
+        }
+        if (outcome.kind !== 'timeline-end') {
+          if (outcome.kind === 'endpos') this.log('info', `stopped log streaming at ${formatLsn(outcome.receivedLsn)} (timeline ${timeline})`);
+          return 'done';
+        }
+        const { nextTimeline, nextTimelineStart } = outcome.end;
+        if (nextTimeline <= timeline) {
+          throw new WalstreamError('PROTOCOL', `server reported next timeline ${nextTimeline}, not above current timeline ${timeline}`);
+        }
+        this.log('info', `switched to timeline ${nextTimeline} at ${formatLsn(nextTimelineStart)}`);
+        await this.fetchHistory(conn, nextTimeline);
+        timeline = nextTimeline;
+        startLsn = segmentStart(nextTimelineStart, segmentSize);
+        this.emit('timeline', { timeline, startLsn });
+        if (this.abort.signal.aborted) return 'done';
+      }
+    } finally {
+      this.connection = null;
+      await conn.close();
+    }
+  }
+
+  /** pg_receivewal's order: the archive, then the slot's restart_lsn (PG ≥ 15), then the server's position. */
+  private async startPosition(conn: ReplicationConnection, identity: { timeline: number; xlogPos: bigint }, segmentSize: number, version: number): Promise<{ startLsn: bigint; timeline: number }> {
+    const resume = findResumePoint(await this.sink.list(), segmentSize);
+    if (resume) {
+      this.log('debug', `resuming after ${resume.from.fileName} in the archive`);
+      return { startLsn: resume.startLsn, timeline: resume.timeline };
+    }
+    if (this.options.slot && version >= 150000) {
+      const slot = await conn.readSlot(this.options.slot);
+      if (slot.slotType && slot.slotType !== 'physical') {
+        throw new WalstreamError('BAD_OPTION', `replication slot "${this.options.slot}" is ${slot.slotType}, not physical; use a physical slot (--create-slot makes one)`);
+      }
+      if (slot.restartLsn !== null) {
+        return { startLsn: segmentStart(slot.restartLsn, segmentSize), timeline: slot.restartTimeline ?? identity.timeline };
+      }
+    }
+    return { startLsn: segmentStart(identity.xlogPos, segmentSize), timeline: identity.timeline };
+  }
+
+  /** Fetch the server timeline's history file (and its ancestors') when the archive lacks it. */
+  private async fetchMissingHistory(conn: ReplicationConnection, serverTimeline: number): Promise<void> {
+    if (serverTimeline <= 1) return;
+    const have = new Set(await this.sink.list());
+    if (!have.has(historyFileName(serverTimeline))) await this.fetchHistory(conn, serverTimeline);
+  }
+
+  private async fetchHistory(conn: ReplicationConnection, timeline: number): Promise<void> {
+    const history = await conn.timelineHistory(timeline);
+    await this.sink.writeFile(history.fileName, history.content);
+    this.emit('history', { name: history.fileName, timeline });
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done);
+  });
+}

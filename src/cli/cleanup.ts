@@ -1,0 +1,104 @@
+/**
+ * `walstream cleanup -D ARCHIVE [--dry-run] [-x EXT] [-d] OLDEST_KEPT`: the archive_cleanup_command
+ * counterpart of pg_archivecleanup (PostgreSQL 15, src/bin/pg_archivecleanup/pg_archivecleanup.c), e.g.
+ *   archive_cleanup_command = 'walstream cleanup -D /srv/wal-archive %r'
+ */
+import { Command, CommanderError } from 'commander';
+import { cleanupArchive, oldestKeptSegment } from '../archive/cleanup.js';
+import { WalstreamError } from '../errors.js';
+
+const PREFIX = 'walstream cleanup: ';
+
+/** Exit code for bad input or a failed cleanup; pg_archivecleanup exits 2 in the same cases. */
+const EXIT_FAILED = 2;
+
+interface CleanupCliOptions {
+  directory: string;
+  dryRun?: boolean;
+  extension?: string;
+  debug?: boolean;
+}
+
+/**
+ * The `cleanup` subcommand, ready to add to the walstream program. Its action never calls process.exit:
+ * on failure it prints one line `walstream cleanup: <what failed>; <what to change>` to stderr and sets
+ * process.exitCode to 2.
+ */
+export function cleanupCommand(): Command {
+  return buildCleanupCommand((code) => {
+    if (code !== 0) process.exitCode = code;
+  });
+}
+
+/**
+ * Run `walstream cleanup` on its own and resolve the exit code instead of exiting: 0 done (or help shown),
+ * 2 bad usage, bad OLDEST_KEPT, missing archive directory or a failed removal. `argv` is the arguments
+ * after the command name (a leading "cleanup" is accepted too: it can be neither an option nor a WAL name).
+ */
+export async function cleanupMain(argv: string[]): Promise<number> {
+  let code = 0;
+  const command = buildCleanupCommand((result) => {
+    code = result;
+  }).exitOverride();
+  const program = new Command('walstream').exitOverride().addCommand(command);
+  const args = argv[0] === 'cleanup' ? argv : ['cleanup', ...argv];
+  try {
+    await program.parseAsync(args, { from: 'user' });
+  } catch (err) {
+    // Commander has already printed its message (or the help) by the time it throws.
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : EXIT_FAILED;
+    throw err;
+  }
+  return code;
+}
+
+function buildCleanupCommand(setExitCode: (code: number) => void): Command {
+  return new Command('cleanup')
+    .description('remove archived WAL files older than OLDEST_KEPT, exactly as pg_archivecleanup does')
+    .argument('<OLDEST_KEPT>', 'oldest WAL file to keep (%r), e.g. 000000010000000000000010, or a .partial or .backup name')
+    .requiredOption('-D, --directory <ARCHIVE>', 'the archive directory')
+    .option('-n, --dry-run', 'remove nothing; print the paths that would be removed, one per line')
+    .option('-x, --extension <EXT>', 'also clean up files ending with EXT, e.g. .gz (as pg_archivecleanup -x)')
+    .option('-d, --debug', 'report each file removed on stderr (as pg_archivecleanup -d)')
+    .addHelpText(
+      'after',
+      `
+Files are removed when their name is a WAL segment (or .partial segment) name that sorts before
+OLDEST_KEPT, ignoring the timeline. History files, backup history files and other files are kept.
+
+For use as archive_cleanup_command in postgresql.conf:
+  archive_cleanup_command = 'walstream cleanup -D /path/to/archive %r'`,
+    )
+    .configureOutput({
+      outputError: (text, write) => write(text.replace(/^error: /, PREFIX)),
+    })
+    .action(async (oldestKept: string, options: CleanupCliOptions) => {
+      setExitCode(await runCleanup(oldestKept, options));
+    });
+}
+
+async function runCleanup(oldestKept: string, options: CleanupCliOptions): Promise<number> {
+  const archiveDir = options.directory;
+  let names: string[];
+  try {
+    names = await cleanupArchive({ archiveDir, oldestKept, dryRun: options.dryRun === true, extension: options.extension });
+  } catch (err) {
+    const message = err instanceof WalstreamError || err instanceof Error ? err.message : String(err);
+    process.stderr.write(PREFIX + message.replace(/\s*\n\s*/g, ' ') + '\n');
+    return EXIT_FAILED;
+  }
+  // Paths are printed as pg_archivecleanup prints them: "ARCHIVE/NAME".
+  const pathOf = (name: string): string => `${archiveDir}/${name}`;
+  if (options.debug) {
+    process.stderr.write(`${PREFIX}keeping WAL file "${pathOf(oldestKeptSegment(oldestKept, options.extension))}" and later\n`);
+  }
+  for (const name of names) {
+    if (options.dryRun) {
+      process.stdout.write(pathOf(name) + '\n');
+      if (options.debug) process.stderr.write(`${PREFIX}file "${pathOf(name)}" would be removed\n`);
+    } else if (options.debug) {
+      process.stderr.write(`${PREFIX}removed file "${pathOf(name)}"\n`);
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,46 @@
+/**
+ * The commander program: one module per command, each a thin layer over the library. This is the one
+ * error boundary: library errors become one stderr line and exit code 1, never a stack trace.
+ */
+import { Command, CommanderError } from 'commander';
+import { createRequire } from 'node:module';
+import { receiveCommand } from './receive.js';
+import { cleanupCommand } from './cleanup.js';
+import { formatError } from './format-error.js';
+
+const require = createRequire(import.meta.url);
+const { version } = require('../../package.json') as { version: string };
+
+/** Build the whole CLI. */
+export function buildProgram(): Command {
+  const program = new Command('walstream')
+    .description('Stream PostgreSQL WAL into a durable archive over the replication protocol (a pg_receivewal replacement).')
+    .version(`walstream (pg-walstream) ${version}`, '-V, --version', 'print the version and exit')
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText('after', `
+Commands at a glance:
+  walstream receive -D /archive -d "host=primary user=repl" -S walstream
+      archive WAL continuously (restart-safe; resumes from the archive)
+  restore_command = 'walstream restore %f %p -D /archive'
+      feed recovery from the archive (exit 0 found, 1 absent)
+  archive_cleanup_command = 'walstream cleanup -D /archive %r'
+      remove segments older than the restart point`);
+  program.addCommand(receiveCommand());
+  program.addCommand(cleanupCommand());
+  program.command('restore').description('copy WALFILE from the archive to DEST for restore_command (walstream restore WALFILE DEST -D ARCHIVE)').allowUnknownOption().argument('[args...]');
+  return program;
+}
+
+/** Run the CLI with process.argv-style arguments; resolves to the exit code. */
+export async function runProgram(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  program.exitOverride();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 1;
+    process.stderr.write(`walstream: error: ${formatError(err)}\n`);
+    return 1;
+  }
+}

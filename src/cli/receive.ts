@@ -1,0 +1,142 @@
+/**
+ * `walstream receive`: pg_receivewal's flags over the Archiver. Flag meanings follow pg_receivewal 15
+ * (src/bin/pg_basebackup/pg_receivewal.c); where walstream differs it says so in --help.
+ */
+import { Command, Option } from 'commander';
+import { Archiver } from '../archiver.js';
+import { type ConnectionOptions, resolveTargets } from '../conninfo.js';
+import { ReplicationConnection } from '../connection.js';
+import { WalstreamError } from '../errors.js';
+import { parseLsn } from '../lsn.js';
+import { promptPassword } from './prompt.js';
+
+interface ReceiveFlags {
+  directory?: string;
+  dbname?: string;
+  host?: string;
+  port?: string;
+  username?: string;
+  password?: boolean;
+  slot?: string;
+  createSlot?: boolean;
+  dropSlot?: boolean;
+  ifNotExists?: boolean;
+  endpos?: string;
+  loop: boolean;
+  statusInterval: string;
+  synchronous?: boolean;
+  sync: boolean;
+  verbose?: boolean;
+}
+
+function parseStatusInterval(text: string): number {
+  const seconds = Number(text);
+  if (!Number.isInteger(seconds) || seconds < 0 || seconds > 2147483) {
+    throw new WalstreamError('BAD_OPTION', `invalid status interval "${text}": give whole seconds, 0 or more (-s 10)`);
+  }
+  return seconds;
+}
+
+/** The connection options the flags describe: -d is the connection string, -h/-p/-U override it (as in pg_receivewal). */
+async function connectionFrom(flags: ReceiveFlags): Promise<ConnectionOptions> {
+  const options: ConnectionOptions = { connectionString: flags.dbname, host: flags.host, port: flags.port, user: flags.username };
+  if (flags.password) options.password = await promptPassword('Password: ');
+  return options;
+}
+
+async function runSlotCommand(flags: ReceiveFlags, connection: ConnectionOptions): Promise<void> {
+  const [target] = resolveTargets(connection, process.env, 'walstream');
+  const conn = await ReplicationConnection.open(target);
+  try {
+    if (flags.dropSlot) {
+      if (flags.verbose) process.stderr.write(`walstream: dropping replication slot "${flags.slot}"\n`);
+      await conn.dropSlot(flags.slot!);
+    }
+    if (flags.createSlot) {
+      if (flags.verbose) process.stderr.write(`walstream: creating replication slot "${flags.slot}"\n`);
+      await conn.createSlot(flags.slot!, Boolean(flags.ifNotExists));
+    }
+  } finally {
+    await conn.close();
+  }
+}
+
+async function receive(flags: ReceiveFlags): Promise<void> {
+  const endLsn = flags.endpos !== undefined ? parseLsn(flags.endpos) : undefined;
+  const statusIntervalSeconds = parseStatusInterval(flags.statusInterval);
+  if ((flags.createSlot || flags.dropSlot) && !flags.slot) {
+    throw new WalstreamError('BAD_OPTION', '--create-slot and --drop-slot need a slot name: add -S/--slot NAME');
+  }
+  if (flags.createSlot && flags.dropSlot) {
+    throw new WalstreamError('BAD_OPTION', 'use --create-slot or --drop-slot, not both');
+  }
+  if (!flags.directory && !flags.createSlot && !flags.dropSlot) {
+    throw new WalstreamError('BAD_OPTION', 'no archive directory given: add -D/--directory DIR');
+  }
+  const connection = await connectionFrom(flags);
+  if (flags.createSlot || flags.dropSlot) {
+    // As pg_receivewal: create or drop the slot, then exit.
+    await runSlotCommand(flags, connection);
+    return;
+  }
+
+  const archiver = new Archiver({
+    connection,
+    directory: flags.directory,
+    slot: flags.slot,
+    endLsn,
+    synchronous: flags.synchronous,
+    noSync: !flags.sync,
+    statusIntervalSeconds,
+    loop: flags.loop,
+  });
+  archiver.on('log', ({ level, message }) => {
+    if (level === 'warn' || flags.verbose) process.stderr.write(`walstream: ${message}\n`);
+  });
+  if (flags.verbose) {
+    archiver.on('segment', (s) => process.stderr.write(`walstream: finished segment ${s.name} (timeline ${s.timeline})\n`));
+    archiver.on('history', (h) => process.stderr.write(`walstream: wrote history file ${h.name}\n`));
+  }
+  const stop = () => archiver.stop();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    await archiver.run();
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+}
+
+/** The `receive` command definition. */
+export function receiveCommand(): Command {
+  return new Command('receive')
+    .description('stream WAL from a server into an archive directory (pg_receivewal\'s flags)')
+    .option('-D, --directory <dir>', 'archive directory to write WAL segments and .history files to')
+    .option('-E, --endpos <lsn>', 'exit after receiving WAL up to this LSN (e.g. 0/5000000)')
+    .option('--if-not-exists', 'with --create-slot: no error if the slot already exists')
+    .option('-n, --no-loop', 'do not reconnect after a lost connection: exit with an error')
+    .addOption(new Option('--no-sync', 'do not fsync (not crash-safe: for tests)'))
+    .option('-s, --status-interval <seconds>', 'seconds between status updates sent to the server (0 = only when asked)', '10')
+    .option('-S, --slot <name>', 'replication slot to stream from (keeps the server from removing WAL not yet archived)')
+    .option('--synchronous', 'fsync and report the flush position after every batch of WAL, to serve as a synchronous standby')
+    .option('-v, --verbose', 'log progress (start position, finished segments, reconnects) to stderr')
+    .option('-d, --dbname <connstr>', 'libpq connection string or URI (postgresql://user@host:port/?sslmode=require); several hosts allowed')
+    .option('-h, --host <host>', 'server host or socket directory (comma-separated list to try in turn)')
+    .option('-p, --port <port>', 'server port (comma-separated list, one per host)')
+    .option('-U, --username <name>', 'role to connect as (needs the REPLICATION attribute)')
+    .option('-w, --no-password', 'never prompt for a password')
+    .option('-W, --password', 'prompt for a password before connecting')
+    .option('--create-slot', 'create the replication slot named by --slot, then exit')
+    .option('--drop-slot', 'drop the replication slot named by --slot, then exit')
+    .addHelpText('after', `
+Environment: PGHOST, PGPORT, PGUSER, PGPASSWORD, PGPASSFILE (~/.pgpass), PGAPPNAME (default walstream),
+PGSSLMODE, PGSSLROOTCERT, PGCONNECT_TIMEOUT, as libpq reads them.
+
+The segment being written is NAME.partial; it becomes NAME only once complete and fsynced. On --endpos,
+SIGINT or SIGTERM walstream fsyncs, sends a final status update (so the slot's restart_lsn moves to what
+was archived) and exits 0. A restart resumes from the archive. Exit codes: 0 done, 1 error.`)
+    .action(async (flags: ReceiveFlags) => {
+      await receive(flags);
+    });
+}

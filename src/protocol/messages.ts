@@ -1,0 +1,109 @@
+/**
+ * CopyData payloads of the streaming replication protocol, decoded and encoded without sockets.
+ * Layouts from PostgreSQL's replication/walsender.c (XLogSendPhysical, WalSndKeepalive,
+ * ProcessStandbyReplyMessage); all integers big-endian, timestamps in µs since 2000-01-01.
+ */
+import { WalstreamError } from '../errors.js';
+
+/** Microseconds between the Unix epoch and PostgreSQL's epoch (2000-01-01 00:00:00 UTC). */
+const PG_EPOCH_OFFSET_US = 946_684_800_000_000n;
+
+/** XLogData ('w'): a run of WAL bytes starting at `walStart`. */
+export interface XLogData {
+  kind: 'xlogdata';
+  walStart: bigint;
+  /** The server's current end of WAL (its flush or replay position) when it sent this. */
+  serverWalEnd: bigint;
+  /** Server clock at send, µs since 2000-01-01. */
+  serverTime: bigint;
+  /** The WAL bytes: a view into the message buffer, valid only as long as that buffer is. */
+  data: Uint8Array;
+}
+
+/** Primary keepalive ('k'). */
+export interface Keepalive {
+  kind: 'keepalive';
+  serverWalEnd: bigint;
+  serverTime: bigint;
+  /** The server wants a status update now (e.g. wal_sender_timeout is near). */
+  replyRequested: boolean;
+}
+
+export type ServerCopyMessage = XLogData | Keepalive;
+
+const XLOGDATA_HEADER = 25;
+const KEEPALIVE_LENGTH = 18;
+const STATUS_UPDATE_LENGTH = 34;
+
+function readUint64(buf: Uint8Array, offset: number): bigint {
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  return view.getBigUint64(offset, false);
+}
+
+/**
+ * Decode one CopyData payload from the server. Throws WalstreamError('PROTOCOL') on an unknown type
+ * or a wrong length, naming both. The returned `data` is a view into `payload` (no copy).
+ */
+export function decodeServerCopyMessage(payload: Uint8Array): ServerCopyMessage {
+  if (payload.length === 0) throw new WalstreamError('PROTOCOL', 'empty CopyData message from server');
+  const type = payload[0];
+  if (type === 0x77 /* 'w' */) {
+    if (payload.length < XLOGDATA_HEADER) {
+      throw new WalstreamError('PROTOCOL', `XLogData message too short: ${payload.length} bytes, need at least ${XLOGDATA_HEADER}`);
+    }
+    return {
+      kind: 'xlogdata',
+      walStart: readUint64(payload, 1),
+      serverWalEnd: readUint64(payload, 9),
+      serverTime: readUint64(payload, 17),
+      data: payload.subarray(XLOGDATA_HEADER),
+    };
+  }
+  if (type === 0x6b /* 'k' */) {
+    if (payload.length !== KEEPALIVE_LENGTH) {
+      throw new WalstreamError('PROTOCOL', `keepalive message has ${payload.length} bytes, expected ${KEEPALIVE_LENGTH}`);
+    }
+    return {
+      kind: 'keepalive',
+      serverWalEnd: readUint64(payload, 1),
+      serverTime: readUint64(payload, 9),
+      replyRequested: payload[17] !== 0,
+    };
+  }
+  throw new WalstreamError('PROTOCOL', `unexpected CopyData message type 0x${type.toString(16).padStart(2, '0')} from server`);
+}
+
+/** A standby status update ('r'), as the client reports it. */
+export interface StatusUpdate {
+  /** End of WAL received and written (not necessarily durable). */
+  writeLsn: bigint;
+  /** End of WAL durably on disk; 0 when the client does not report flush. */
+  flushLsn: bigint;
+  /** End of WAL applied: always 0 for an archiver, which applies nothing. */
+  applyLsn: bigint;
+  /** Client clock, µs since 2000-01-01. */
+  clientTime: bigint;
+  replyRequested: boolean;
+}
+
+/** Encode a standby status update CopyData payload (34 bytes; ProcessStandbyReplyMessage reads it). */
+export function encodeStatusUpdate(update: StatusUpdate): Buffer {
+  const buf = Buffer.allocUnsafe(STATUS_UPDATE_LENGTH);
+  buf[0] = 0x72; // 'r'
+  buf.writeBigUInt64BE(update.writeLsn, 1);
+  buf.writeBigUInt64BE(update.flushLsn, 9);
+  buf.writeBigUInt64BE(update.applyLsn, 17);
+  buf.writeBigInt64BE(update.clientTime, 25);
+  buf[33] = update.replyRequested ? 1 : 0;
+  return buf;
+}
+
+/** Current time in PostgreSQL's µs-since-2000 representation (GetCurrentTimestamp). */
+export function pgNow(nowMs: number = Date.now()): bigint {
+  return BigInt(Math.round(nowMs * 1000)) - PG_EPOCH_OFFSET_US;
+}
+
+/** Convert a PostgreSQL timestamp (µs since 2000) to a JavaScript Date. */
+export function pgTimeToDate(pgTime: bigint): Date {
+  return new Date(Number((pgTime + PG_EPOCH_OFFSET_US) / 1000n));
+}

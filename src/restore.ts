@@ -1,0 +1,266 @@
+/**
+ * Fetch one file out of a walstream archive directory for PostgreSQL recovery: the library half of
+ * `restore_command` (the command-line half is src/cli/restore.ts, which must stay light, so this module
+ * imports only node built-ins, errors.ts and lsn.ts).
+ *
+ * The contract PostgreSQL expects of restore_command (RestoreArchivedFile in
+ * src/backend/access/transam/xlogarchive.c): copy archive file %f to path %p, succeed only when the copy
+ * is complete, and report "not there" separately from "broken".
+ */
+import { open, rename, rm, stat } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import { WalstreamError } from './errors.js';
+import { isValidSegmentSize, parseSegmentFileName } from './lsn.js';
+
+/**
+ * How an archived file may be stored besides plain: the suffix on its name and a factory for the stream
+ * that undoes it. Candidates are tried in this order after the plain name. This is the extension point
+ * for `.lz4` and `.zst`: add a row whose `create` returns a Transform producing the original bytes.
+ */
+interface Decompressor {
+  suffix: string;
+  /** Format name used in error messages. */
+  format: string;
+  create: () => Transform;
+}
+
+const DECOMPRESSORS: readonly Decompressor[] = [{ suffix: '.gz', format: 'gzip', create: () => createGunzip() }];
+
+/** The largest output a segment may have (1 GB); reading stops past it instead of filling the disk. */
+const MAX_SEGMENT_BYTES = 1 << 30;
+
+/** A 24-hex-digit WAL segment name, as PostgreSQL's IsXLogFileName (access/xlog_internal.h) accepts it. */
+const SEGMENT_NAME = /^[0-9A-F]{24}$/;
+
+export type RestoreResult = 'restored' | 'missing';
+
+export interface RestoreOptions {
+  /** The archive directory (what was given to `walstream receive -D`). */
+  archiveDir: string;
+  /** The file recovery asks for (%f): a segment name, a `.history`, `.backup` or `.partial` name. */
+  walFileName: string;
+  /** Where to put it (%p), usually pg_wal/RECOVERYXLOG or pg_wal/RECOVERYHISTORY. */
+  destination: string;
+}
+
+/**
+ * Copy `walFileName` out of `archiveDir` to `destination`, trying the plain file and then each compressed
+ * form (NAME.gz). Resolves 'restored' once `destination` holds the complete, fsynced content (written to
+ * a temp file beside it and renamed over it), or 'missing' when no candidate exists, leaving
+ * `destination` untouched. Throws WalstreamError: ARCHIVE_MISSING when the archive directory does not
+ * exist, ARCHIVE_DAMAGED when the archived copy is corrupt (undecodable compression, or a segment whose
+ * size is not a valid segment size), ARCHIVE_IO for other I/O failures, BAD_OPTION for a file name that
+ * is not a plain name. After a throw neither `destination` nor a temp file has been created.
+ */
+export async function restoreWalFile(opts: RestoreOptions): Promise<RestoreResult> {
+  checkFileName(opts.walFileName);
+  await checkArchiveDir(opts.archiveDir);
+
+  const found = await openFirstCandidate(opts.archiveDir, opts.walFileName);
+  if (!found) return 'missing';
+  try {
+    await copyAtomically(found, opts.walFileName, opts.destination);
+  } finally {
+    await found.handle.close().catch(() => undefined);
+  }
+  return 'restored';
+}
+
+/** Only plain names: %f never carries a directory, and anything else could read outside the archive. */
+function checkFileName(name: string): void {
+  if (name === '' || name === '.' || name === '..' || /[/\\\0]/.test(name)) {
+    throw new WalstreamError(
+      'BAD_OPTION',
+      `invalid WAL file name "${name}"; pass a plain file name such as 000000010000000000000001 or 00000002.history (%f)`,
+    );
+  }
+}
+
+async function checkArchiveDir(dir: string): Promise<void> {
+  let isDir: boolean;
+  try {
+    isDir = (await stat(dir)).isDirectory();
+  } catch (err) {
+    const code = errnoCode(err);
+    if (code === 'ENOENT' || code === 'ENOTDIR') {
+      throw new WalstreamError(
+        'ARCHIVE_MISSING',
+        `archive directory "${dir}" does not exist; check the archive path (it must be the directory walstream receive writes to)`,
+        { cause: err },
+      );
+    }
+    throw new WalstreamError('ARCHIVE_IO', `cannot access archive directory "${dir}": ${errMessage(err)}; check its permissions`, {
+      cause: err,
+    });
+  }
+  if (!isDir) {
+    throw new WalstreamError('ARCHIVE_MISSING', `archive path "${dir}" is not a directory; point it at the archive directory`);
+  }
+}
+
+interface Candidate {
+  path: string;
+  handle: FileHandle;
+  decompressor: Decompressor | null;
+}
+
+/** Open the first existing candidate (plain, then each DECOMPRESSORS suffix); null when none exists. */
+async function openFirstCandidate(dir: string, name: string): Promise<Candidate | null> {
+  const candidates: Array<{ path: string; decompressor: Decompressor | null }> = [
+    { path: join(dir, name), decompressor: null },
+    ...DECOMPRESSORS.map((d) => ({ path: join(dir, name + d.suffix), decompressor: d })),
+  ];
+  for (const candidate of candidates) {
+    let handle: FileHandle;
+    try {
+      handle = await open(candidate.path, 'r');
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') continue;
+      throw new WalstreamError('ARCHIVE_IO', `cannot open archived file "${candidate.path}": ${errMessage(err)}; check its permissions`, {
+        cause: err,
+      });
+    }
+    let regular = false;
+    try {
+      regular = (await handle.stat()).isFile();
+    } catch {
+      regular = false;
+    }
+    if (!regular) {
+      await handle.close().catch(() => undefined);
+      throw new WalstreamError('ARCHIVE_IO', `archived path "${candidate.path}" is not a regular file; remove or rename it`);
+    }
+    return { ...candidate, handle };
+  }
+  return null;
+}
+
+/**
+ * Stream `source` (decompressed if needed) into `${destination}.walstream-tmp-${pid}`, validate, fsync,
+ * rename onto `destination`. Any failure removes the temp file and leaves `destination` as it was.
+ */
+async function copyAtomically(source: Candidate, walFileName: string, destination: string): Promise<void> {
+  const isSegment = SEGMENT_NAME.test(walFileName);
+  const tmp = `${destination}.walstream-tmp-${process.pid}`;
+  let out: FileHandle | null = null;
+  try {
+    try {
+      out = await open(tmp, 'w');
+    } catch (err) {
+      throw new WalstreamError('ARCHIVE_IO', `cannot create "${tmp}": ${errMessage(err)}; check that the destination directory exists and is writable`, {
+        cause: err,
+      });
+    }
+    const written = await streamInto(source, out, isSegment);
+    if (isSegment) checkSegment(source.path, walFileName, written);
+    try {
+      await out.sync();
+      await out.close();
+      out = null;
+      await rename(tmp, destination);
+    } catch (err) {
+      throw new WalstreamError('ARCHIVE_IO', `cannot write "${destination}": ${errMessage(err)}; check free space and permissions there`, {
+        cause: err,
+      });
+    }
+  } catch (err) {
+    if (out) await out.close().catch(() => undefined);
+    await rm(tmp, { force: true }).catch(() => undefined);
+    throw err;
+  }
+  await syncDirectory(dirname(destination));
+}
+
+/** Copy the candidate's (decoded) bytes into `out`; returns the byte count. */
+async function streamInto(source: Candidate, out: FileHandle, isSegment: boolean): Promise<number> {
+  const input = source.handle.createReadStream({ start: 0, highWaterMark: 1 << 20, autoClose: false });
+  let written = 0;
+  let writeError: unknown = null;
+  const sink = async (chunks: AsyncIterable<Buffer>): Promise<void> => {
+    for await (const chunk of chunks) {
+      written += chunk.length;
+      if (isSegment && written > MAX_SEGMENT_BYTES) {
+        throw new WalstreamError(
+          'ARCHIVE_DAMAGED',
+          `archived segment "${source.path}" decodes to more than 1 GB, larger than any WAL segment; the archived copy is damaged: replace it from another copy of the archive`,
+        );
+      }
+      try {
+        await out.write(chunk);
+      } catch (err) {
+        writeError = err;
+        throw err;
+      }
+    }
+  };
+
+  const decoder = source.decompressor?.create() ?? null;
+  let decodeError: unknown = null;
+  decoder?.once('error', (err) => {
+    decodeError = err;
+  });
+  try {
+    if (decoder) await pipeline(input, decoder, sink);
+    else await pipeline(input, sink);
+  } catch (err) {
+    if (err instanceof WalstreamError) throw err;
+    if (decoder && err === decodeError) {
+      throw new WalstreamError(
+        'ARCHIVE_DAMAGED',
+        `archived file "${source.path}" is not valid ${source.decompressor!.format} data (${errMessage(err)}); the archived copy is damaged: replace it from another copy of the archive`,
+        { cause: err },
+      );
+    }
+    if (err === writeError) {
+      throw new WalstreamError('ARCHIVE_IO', `cannot write restored data: ${errMessage(err)}; check free space and permissions at the destination`, {
+        cause: err,
+      });
+    }
+    throw new WalstreamError('ARCHIVE_IO', `cannot read archived file "${source.path}": ${errMessage(err)}; check the archive's disk and permissions`, {
+      cause: err,
+    });
+  }
+  return written;
+}
+
+/** A segment must come out as a whole segment: a valid size, and a name possible for that size. */
+function checkSegment(path: string, name: string, size: number): void {
+  if (!isValidSegmentSize(size)) {
+    throw new WalstreamError(
+      'ARCHIVE_DAMAGED',
+      `archived segment "${path}" holds ${size} bytes, not a WAL segment size (a power of two from 1 MB to 1 GB); the archived copy is truncated or damaged: replace it from another copy of the archive`,
+    );
+  }
+  if (parseSegmentFileName(name, size) === null) {
+    throw new WalstreamError(
+      'ARCHIVE_DAMAGED',
+      `archived segment "${path}" holds ${size} bytes, but segment name ${name} cannot exist with ${size}-byte segments; the archived copy is truncated or damaged: replace it from another copy of the archive`,
+    );
+  }
+}
+
+/** Make the rename durable; best effort (some filesystems refuse fsync on a directory). */
+async function syncDirectory(dir: string): Promise<void> {
+  let handle: FileHandle | null = null;
+  try {
+    handle = await open(dir, 'r');
+    await handle.sync();
+  } catch {
+    // The file itself is complete and fsynced; a crash before the directory entry is durable only means
+    // recovery asks for the file again.
+  } finally {
+    await handle?.close().catch(() => undefined);
+  }
+}
+
+function errnoCode(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
+}
+
+function errMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,186 @@
+/**
+ * Turns a WAL byte stream into segment files through a WalSink: splits at segment boundaries, insists
+ * that a segment's first byte is its offset 0, finishes full segments in the background (fsync and
+ * rename overlap with receiving the next one) and advances flushLsn only over what is durable.
+ */
+import { WalstreamError } from './errors.js';
+import { formatLsn, segmentOffset, walFileName } from './lsn.js';
+import { type WalSegmentWriter, type WalSink, isPromise } from './archive/sink.js';
+import type { WalConsumer } from './stream.js';
+
+/** A segment that is durably archived under its final name. */
+export interface CompletedSegment {
+  name: string;
+  timeline: number;
+  startLsn: bigint;
+  endLsn: bigint;
+}
+
+export interface SegmentConsumerOptions {
+  sink: WalSink;
+  segmentSize: number;
+  timeline: number;
+  /** The first LSN that will arrive (a segment start). Everything before it counts as durable already. */
+  startLsn: bigint;
+  /** Called once per segment, after it is durable and renamed. */
+  onSegment?: (segment: CompletedSegment) => void;
+  /** How many finished segments may be syncing at once before receiving waits (default 2). */
+  maxPendingCompletions?: number;
+}
+
+interface PendingCompletion {
+  segment: CompletedSegment;
+  done: boolean;
+  promise: Promise<void>;
+}
+
+/** The Archiver's WalConsumer: WAL bytes in, durable segment files out. */
+export class SegmentConsumer implements WalConsumer {
+  private readonly sink: WalSink;
+  private readonly segmentSize: number;
+  private readonly segmentSizeBig: bigint;
+  private readonly onSegment?: (segment: CompletedSegment) => void;
+  private readonly maxPending: number;
+  readonly timeline: number;
+  private current: { writer: WalSegmentWriter; name: string; startLsn: bigint } | null = null;
+  private written: bigint;
+  private flushed: bigint;
+  private pending: PendingCompletion[] = [];
+  private failure: Error | null = null;
+  /** A write or open the sink has not finished (async sinks only). */
+  private inFlight: Promise<void> | null = null;
+
+  constructor(options: SegmentConsumerOptions) {
+    this.sink = options.sink;
+    this.segmentSize = options.segmentSize;
+    this.segmentSizeBig = BigInt(options.segmentSize);
+    this.timeline = options.timeline;
+    this.onSegment = options.onSegment;
+    this.maxPending = options.maxPendingCompletions ?? 2;
+    this.written = options.startLsn;
+    this.flushed = options.startLsn;
+  }
+
+  writeLsn(): bigint {
+    return this.written;
+  }
+
+  flushLsn(): bigint {
+    return this.flushed;
+  }
+
+  onData(walStart: bigint, data: Uint8Array): void | Promise<void> {
+    if (this.failure) throw this.failure;
+    return this.writeFrom(walStart, data, 0);
+  }
+
+  private writeFrom(position: bigint, data: Uint8Array, offset: number): void | Promise<void> {
+    while (offset < data.length) {
+      if (!this.current) {
+        const offsetInSegment = segmentOffset(position, this.segmentSize);
+        if (offsetInSegment !== 0) {
+          throw new WalstreamError('PROTOCOL', `received WAL at ${formatLsn(position)}, offset ${offsetInSegment} of its segment, but a new segment must start at offset 0`);
+        }
+        const name = walFileName(this.timeline, position, this.segmentSize);
+        const opened = this.sink.openSegment(name, this.segmentSize);
+        if (isPromise(opened)) {
+          return this.track(opened.then((writer) => {
+            this.current = { writer, name, startLsn: position };
+            return this.writeFrom(position, data, offset);
+          }));
+        }
+        this.current = { writer: opened, name, startLsn: position };
+      }
+      const room = this.segmentSize - segmentOffset(position, this.segmentSize);
+      const length = Math.min(room, data.length - offset);
+      const wrote = this.current.writer.write(offset === 0 && length === data.length ? data : data.subarray(offset, offset + length));
+      position += BigInt(length);
+      offset += length;
+      this.written = position;
+      const full = length === room;
+      const next = () => {
+        if (full) {
+          const wait = this.completeCurrent(position);
+          if (wait) return wait.then(() => this.writeFrom(position, data, offset));
+        }
+        return this.writeFrom(position, data, offset);
+      };
+      if (isPromise(wrote)) return this.track(wrote.then(next));
+      if (full) {
+        const wait = this.completeCurrent(position);
+        if (wait) return this.track(wait.then(() => this.writeFrom(position, data, offset)));
+      }
+    }
+  }
+
+  private track(promise: Promise<void>): Promise<void> {
+    const tracked = promise.finally(() => { if (this.inFlight === tracked) this.inFlight = null; });
+    this.inFlight = tracked;
+    return tracked;
+  }
+
+  /** Hand the full segment to the sink to finish in the background; a promise when too many are pending. */
+  private completeCurrent(endLsn: bigint): Promise<void> | undefined {
+    const { writer, name, startLsn } = this.current!;
+    this.current = null;
+    const entry: PendingCompletion = {
+      segment: { name, timeline: this.timeline, startLsn, endLsn },
+      done: false,
+      promise: Promise.resolve(),
+    };
+    entry.promise = writer.close('complete').then(() => {
+      entry.done = true;
+      this.advanceFlushed();
+    }, (err) => {
+      this.failure ??= err;
+      throw err;
+    });
+    entry.promise.catch(() => {});
+    this.pending.push(entry);
+    if (this.pending.length > this.maxPending) return this.pending[0].promise;
+    return undefined;
+  }
+
+  /** Completions may finish out of order: flush advances only over the leading finished ones. */
+  private advanceFlushed(): void {
+    while (this.pending.length > 0 && this.pending[0].done) {
+      const entry = this.pending.shift()!;
+      if (entry.segment.endLsn > this.flushed) this.flushed = entry.segment.endLsn;
+      this.onSegment?.(entry.segment);
+    }
+  }
+
+  async flush(): Promise<void> {
+    const target = this.written;
+    for (;;) {
+      if (this.failure) throw this.failure;
+      if (this.flushed >= target) return;
+      if (this.inFlight) {
+        await this.inFlight;
+      } else if (this.pending.length > 0) {
+        // Segments finished before `target` are being synced and renamed: flush moves when they are.
+        await Promise.all(this.pending.map((p) => p.promise));
+      } else if (this.current) {
+        // Everything before the current segment is durable; sync it up to at least `target`.
+        await this.current.writer.sync();
+        if (target > this.flushed) this.flushed = target;
+      } else {
+        return;
+      }
+    }
+  }
+
+  /**
+   * Finish: wait for every background completion, then keep the segment in progress durable as
+   * NAME.partial (streaming stopped inside it). After this, flushLsn() equals writeLsn().
+   */
+  async close(): Promise<void> {
+    if (this.inFlight) await this.inFlight.catch(() => {});
+    await Promise.allSettled(this.pending.map((p) => p.promise));
+    const current = this.current;
+    this.current = null;
+    if (current) await current.writer.close('partial');
+    if (this.failure) throw this.failure;
+    this.flushed = this.written;
+  }
+}

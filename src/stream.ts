@@ -1,0 +1,185 @@
+/**
+ * One START_REPLICATION session: feed XLogData to a consumer in order, answer keepalives, send
+ * standby status updates with the consumer's honest positions, stop at endLsn or on request.
+ * The loop of pg_receivewal's HandleCopyStream (src/bin/pg_basebackup/receivelog.c), without files.
+ */
+import type { ReplicationConnection } from './connection.js';
+import { WalstreamError } from './errors.js';
+import { formatLsn, segmentStart } from './lsn.js';
+import { startReplicationCommand, type TimelineEnd } from './protocol/commands.js';
+import { decodeServerCopyMessage, encodeStatusUpdate, pgNow } from './protocol/messages.js';
+import { isPromise } from './archive/sink.js';
+
+/** What a stream session hands WAL to. */
+export interface WalConsumer {
+  /**
+   * WAL bytes at `walStart` (contiguous with the previous call). `data` is valid only during the call
+   * (or until a returned promise settles, while the socket is paused): copy what you keep.
+   */
+  onData(walStart: bigint, data: Uint8Array, serverWalEnd: bigint): void | Promise<void>;
+  /** End of WAL written so far (reported as the write position). */
+  writeLsn(): bigint;
+  /** End of WAL durably stored (reported as flush; only what fsync confirmed). */
+  flushLsn(): bigint;
+  /** Make everything written durable; resolves when flushLsn() has caught up with what was written. */
+  flush(): Promise<void>;
+}
+
+export interface StreamSessionOptions {
+  slot?: string;
+  startLsn: bigint;
+  timeline: number;
+  /** Stop once WAL up to here is received (the segment boundary at or after it ends the last write). */
+  endLsn?: bigint;
+  segmentSize: number;
+  /** Milliseconds between status updates; 0 sends them only when the server asks. */
+  statusIntervalMs: number;
+  /** Report the flush position (with a slot or in synchronous mode); otherwise flush is sent as 0. */
+  reportFlush: boolean;
+  /** Flush and report after every batch of received WAL (a synchronous standby). */
+  synchronous: boolean;
+  signal?: AbortSignal;
+}
+
+/** How a session ended. */
+export type StreamOutcome =
+  | { kind: 'timeline-end'; end: TimelineEnd; receivedLsn: bigint }
+  | { kind: 'endpos'; receivedLsn: bigint }
+  | { kind: 'stopped'; receivedLsn: bigint };
+
+/**
+ * Stream from `options.startLsn` until the server ends the timeline, endLsn is reached or the signal
+ * aborts. On endpos and stop the consumer is flushed and a final status update is sent before CopyDone,
+ * so a slot's restart_lsn reflects what was archived. Rejects on server errors and protocol violations.
+ */
+export async function runStreamSession(conn: ReplicationConnection, consumer: WalConsumer, options: StreamSessionOptions): Promise<StreamOutcome> {
+  let expected = options.startLsn;
+  let stopping: 'endpos' | 'stopped' | null = null;
+  let failure: Error | null = null;
+  let busy: Promise<void> | null = null;
+  const backlog: { walStart: bigint; data: Uint8Array; serverWalEnd: bigint }[] = [];
+  let syncScheduled = false;
+  let copyDoneSent = false;
+  const endCopy = () => {
+    if (copyDoneSent) return;
+    copyDoneSent = true;
+    conn.endCopy();
+  };
+  const segmentSize = BigInt(options.segmentSize);
+
+  const sendStatus = (replyRequested = false) => {
+    conn.sendCopyData(encodeStatusUpdate({
+      writeLsn: consumer.writeLsn(),
+      flushLsn: options.reportFlush ? consumer.flushLsn() : 0n,
+      applyLsn: 0n, // an archiver applies nothing: never let remote_apply wait on it
+      clientTime: pgNow(),
+      replyRequested,
+    }));
+  };
+
+  const fail = (err: unknown) => {
+    failure ??= err instanceof Error ? err : new Error(String(err));
+    conn.destroy();
+  };
+
+  const finish = (why: 'endpos' | 'stopped') => {
+    if (stopping) return;
+    stopping = why;
+    const done = async () => {
+      if (busy) await busy;
+      await consumer.flush();
+      sendStatus();
+      endCopy();
+    };
+    done().catch(fail);
+  };
+
+  const flushAndReport = () => {
+    syncScheduled = false;
+    consumer.flush().then(() => { if (!stopping) sendStatus(); }, fail);
+  };
+
+  /** Deliver one XLogData payload; returns a promise when the consumer made us wait. */
+  const deliver = (walStart: bigint, data: Uint8Array, serverWalEnd: bigint): void | Promise<void> => {
+    if (walStart !== expected) {
+      throw new WalstreamError('PROTOCOL', `server sent WAL at ${formatLsn(walStart)} but ${formatLsn(expected)} was expected next`);
+    }
+    let length = data.length;
+    if (options.endLsn !== undefined) {
+      // Like pg_receivewal, end at the first segment boundary past endLsn inside this message.
+      const boundary = segmentStart(options.endLsn, options.segmentSize) + (options.endLsn % segmentSize === 0n ? 0n : segmentSize);
+      if (walStart + BigInt(length) > boundary) length = Math.max(0, Number(boundary - walStart));
+    }
+    expected = walStart + BigInt(length);
+    const result = length > 0 ? consumer.onData(walStart, length === data.length ? data : data.subarray(0, length), serverWalEnd) : undefined;
+    if (options.endLsn !== undefined && expected >= options.endLsn) finish('endpos');
+    else if (options.synchronous && !syncScheduled) { syncScheduled = true; setImmediate(flushAndReport); }
+    return result;
+  };
+
+  const drain = async () => {
+    while (backlog.length > 0 && !failure) {
+      const item = backlog.shift()!;
+      if (stopping) continue;
+      const result = deliver(item.walStart, item.data, item.serverWalEnd);
+      if (isPromise(result)) await result;
+    }
+  };
+
+  const onCopyData = (payload: Buffer) => {
+    if (failure) return;
+    try {
+      const message = decodeServerCopyMessage(payload);
+      if (message.kind === 'keepalive') {
+        if (message.replyRequested && !stopping) {
+          if (options.reportFlush) consumer.flush().then(() => sendStatus(), fail);
+          else sendStatus();
+        }
+        return;
+      }
+      if (stopping) return; // bytes in flight after our CopyDone are not archived
+      if (busy) {
+        // The consumer is still writing: keep a copy (the parser may reuse its buffer) until it is done.
+        backlog.push({ walStart: message.walStart, data: Uint8Array.prototype.slice.call(message.data), serverWalEnd: message.serverWalEnd });
+        return;
+      }
+      const result = deliver(message.walStart, message.data, message.serverWalEnd);
+      if (isPromise(result)) {
+        conn.pause();
+        busy = result.then(drain).then(() => {
+          busy = null;
+          conn.resume();
+        }, (err) => { busy = null; fail(err); });
+      }
+    } catch (err) {
+      fail(err);
+    }
+  };
+
+  const onAbort = () => finish('stopped');
+  options.signal?.addEventListener('abort', onAbort);
+  if (options.signal?.aborted) stopping = 'stopped';
+  const timer = options.statusIntervalMs > 0 ? setInterval(() => { if (!stopping) sendStatus(); }, options.statusIntervalMs) : null;
+  timer?.unref();
+
+  try {
+    const streaming = conn.startStreaming(startReplicationCommand(options), { onCopyData, onCopyDone: endCopy });
+    // First status update right away, as pg_receivewal does, so the server knows our positions.
+    if (!stopping) setImmediate(() => { if (!stopping && !failure) sendStatus(); });
+    else setImmediate(endCopy);
+    let end: TimelineEnd | null;
+    try {
+      end = await streaming;
+    } catch (err) {
+      throw failure ?? err;
+    }
+    if (failure) throw failure;
+    if (busy) await busy;
+    if (failure) throw failure;
+    if (end) return { kind: 'timeline-end', end, receivedLsn: expected };
+    return { kind: stopping ?? 'stopped', receivedLsn: expected };
+  } finally {
+    if (timer) clearInterval(timer);
+    options.signal?.removeEventListener('abort', onAbort);
+  }
+}

@@ -1,0 +1,274 @@
+/**
+ * Binaries, tool-running and polling helpers for the integration-test harness. Everything here runs
+ * real programs; nothing is mocked.
+ *
+ * PostgreSQL's server refuses to run as root. When the tests run as root, server-side commands run
+ * as the `postgres` OS user (see serverUser()) and the directories they use are chowned to it.
+ */
+import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { chown, mkdtemp, readdir, rm } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { track, untrack, type Resource } from './cleanup.js';
+
+// ---------------------------------------------------------------------------------------------
+// Binaries and users
+
+let pgBinCache: string | undefined;
+
+function isPgBinDir(dir: string): boolean {
+  return existsSync(path.join(dir, 'initdb')) && existsSync(path.join(dir, 'postgres'));
+}
+
+/**
+ * Directory holding the PostgreSQL binaries: $PG_BIN if set, else `pg_config --bindir` if pg_config is
+ * on PATH (and that directory holds the server), else the highest version in /usr/lib/postgresql/<v>/bin.
+ * Throws if none is found.
+ */
+export function findPgBin(): string {
+  if (pgBinCache) return pgBinCache;
+  const fromEnv = process.env.PG_BIN;
+  if (fromEnv) {
+    if (!isPgBinDir(fromEnv)) throw new Error(`PG_BIN=${fromEnv} does not contain initdb and postgres`);
+    return (pgBinCache = fromEnv);
+  }
+  try {
+    const dir = execFileSync('pg_config', ['--bindir'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    if (dir && isPgBinDir(dir)) return (pgBinCache = dir);
+  } catch {
+    // pg_config not on PATH: fall through.
+  }
+  const root = '/usr/lib/postgresql';
+  const versions = existsSync(root)
+    ? readdirSync(root)
+        .filter((v) => /^\d+(\.\d+)?$/.test(v) && isPgBinDir(path.join(root, v, 'bin')))
+        .sort((a, b) => Number(b) - Number(a))
+    : [];
+  if (versions.length > 0) return (pgBinCache = path.join(root, versions[0]!, 'bin'));
+  throw new Error(
+    'PostgreSQL binaries not found: set PG_BIN, put pg_config on PATH, or install the server under /usr/lib/postgresql/<version>/bin',
+  );
+}
+
+export interface ServerUser {
+  uid: number;
+  gid: number;
+}
+
+let serverUserCache: ServerUser | null | undefined;
+
+/** The uid/gid server-side commands must run as: the `postgres` OS user when we are root, else undefined (run as ourselves). */
+export function serverUser(): ServerUser | undefined {
+  if (serverUserCache === undefined) {
+    if (process.getuid?.() !== 0) {
+      serverUserCache = null;
+    } else {
+      const id = (flag: string) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim());
+      try {
+        serverUserCache = { uid: id('-u'), gid: id('-g') };
+      } catch {
+        throw new Error('running as root, but there is no `postgres` OS user to run the PostgreSQL server as');
+      }
+    }
+  }
+  return serverUserCache ?? undefined;
+}
+
+/** Give `target` (recursively if asked) to the server user, so the server can use it; no-op when not root. */
+export async function chownForServer(target: string, opts: { recursive?: boolean } = {}): Promise<void> {
+  const user = serverUser();
+  if (!user) return;
+  await chown(target, user.uid, user.gid);
+  if (!opts.recursive) return;
+  const entries = await readdir(target, { withFileTypes: true }).catch(() => []);
+  for (const entry of entries) {
+    const child = path.join(target, entry.name);
+    if (entry.isDirectory()) await chownForServer(child, opts);
+    else await chown(child, user.uid, user.gid);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running tools
+
+export interface ToolOptions {
+  /** Run as the server user (needed for initdb, pg_ctl, postgres, pg_basebackup, pg_rewind when root). */
+  asPostgres?: boolean;
+  /** runTool only: kill the tool (SIGKILL) after this long; default 60 s. */
+  timeoutMs?: number;
+  /** Extra environment variables, on top of ours. */
+  env?: Record<string, string>;
+  /** Working directory; defaults to ours, or os.tmpdir() when running as postgres. */
+  cwd?: string;
+}
+
+export interface ToolResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  timedOut: boolean;
+  stdout: string;
+  stderr: string;
+}
+
+/** A long-running tool: the ChildProcess plus its output so far and a promise of its exit. */
+export interface ToolProcess extends ChildProcess {
+  readonly output: { stdout: string; stderr: string };
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+function toolPath(name: string): string {
+  return name.includes('/') ? name : path.join(findPgBin(), name);
+}
+
+function spawnOptions(opts: ToolOptions): SpawnOptions {
+  const user = opts.asPostgres ? serverUser() : undefined;
+  const options: SpawnOptions = {
+    env: { ...process.env, ...opts.env },
+    cwd: opts.cwd ?? (user ? os.tmpdir() : undefined),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  };
+  if (user) {
+    options.uid = user.uid;
+    options.gid = user.gid;
+  }
+  return options;
+}
+
+/** Spawn `name` with output collected into `.output` (so pipes never fill) and `.exited` resolving on exit. */
+function spawnCollecting(name: string, args: string[], opts: ToolOptions): ToolProcess {
+  const child = spawn(toolPath(name), args, spawnOptions(opts));
+  const output = { stdout: '', stderr: '' };
+  child.stdout!.setEncoding('utf8').on('data', (s: string) => (output.stdout += s));
+  child.stderr!.setEncoding('utf8').on('data', (s: string) => (output.stderr += s));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code, signal) => resolve({ code, signal }));
+  });
+  return Object.assign(child, { output, exited });
+}
+
+/**
+ * Run a PostgreSQL binary (from findPgBin(), or an explicit path) to completion and collect its output.
+ * Never rejects for a non-zero exit: check `code`. On timeout the tool is SIGKILLed and `timedOut` is set.
+ */
+export async function runTool(name: string, args: string[], opts: ToolOptions = {}): Promise<ToolResult> {
+  const child = spawnCollecting(name, args, opts);
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    child.kill('SIGKILL');
+  }, opts.timeoutMs ?? 60_000);
+  try {
+    const { code, signal } = await child.exited;
+    return { code, signal, timedOut, ...child.output };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Start a long-running PostgreSQL tool (e.g. pg_receivewal without -n) and return at once. The process
+ * is registered for cleanup: destroyAll() stops it (SIGTERM, then SIGKILL) if it is still running.
+ */
+export function spawnTool(name: string, args: string[], opts: ToolOptions = {}): ToolProcess {
+  const child = spawnCollecting(name, args, opts);
+  const running = () => child.exitCode === null && child.signalCode === null;
+  const resource: Resource = {
+    async destroy() {
+      untrack(resource);
+      if (!running()) return;
+      child.kill('SIGTERM');
+      const stopped = await Promise.race([child.exited.then(() => true, () => true), delay(5000).then(() => false)]);
+      if (!stopped) {
+        child.kill('SIGKILL');
+        await child.exited.catch(() => undefined);
+      }
+    },
+    destroySync() {
+      if (running()) child.kill('SIGKILL');
+    },
+  };
+  track(resource);
+  child.exited.then(
+    () => untrack(resource),
+    () => untrack(resource),
+  );
+  return child;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small utilities
+
+/** A TCP port that was free on 127.0.0.1 a moment ago (bind port 0, read it, close). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Poll `fn` until it returns something other than undefined, null or false, and return that. Errors
+ * thrown by `fn` count as "not yet" (e.g. a server still starting). Throws
+ * `timed out waiting for ${what}` (with the last error as cause) after timeoutMs (default 30 s).
+ */
+export async function waitFor<T>(
+  fn: () => Promise<T | undefined | null | false>,
+  opts: { timeoutMs?: number; intervalMs?: number; what?: string } = {},
+): Promise<T> {
+  const { timeoutMs = 30_000, intervalMs = 50, what = 'condition' } = opts;
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await fn();
+      if (value !== undefined && value !== null && value !== false) return value;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() >= deadline) {
+      const detail = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
+      throw new Error(`timed out waiting for ${what}${detail}`, { cause: lastError });
+    }
+    await delay(Math.min(intervalMs, Math.max(0, deadline - Date.now())));
+  }
+}
+
+/**
+ * A fresh directory under os.tmpdir() named `${prefix}XXXXXX`, removed by destroyAll() (or at exit).
+ * When we are root it is chowned to the server user, so server-run commands (archive_command,
+ * restore_command) can use it too; root can still write anywhere in it.
+ */
+export async function tempDir(prefix: string): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), prefix));
+  await chownForServer(dir);
+  const resource: Resource = {
+    async destroy() {
+      untrack(resource);
+      await rm(dir, { recursive: true, force: true });
+    },
+    destroySync() {
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  track(resource);
+  return dir;
+}
+
+/** PostgreSQL `X/X` LSN text as a bigint (harness-local, so tests do not depend on src/). */
+export function lsnToBigInt(lsn: string): bigint {
+  const m = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/.exec(lsn.trim());
+  if (!m) throw new Error(`not an LSN: ${JSON.stringify(lsn)}`);
+  return (BigInt('0x' + m[1]) << 32n) | BigInt('0x' + m[2]);
+}
