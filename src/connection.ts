@@ -54,7 +54,7 @@ export class ReplicationConnection {
    * and WalstreamError('CONNECT_FAILED') when the host cannot be reached.
    */
   static async open(target: ConnectionTarget): Promise<ReplicationConnection> {
-    const attempts = sslFallbackOrder(target.sslmode);
+    const attempts = sslFallbackOrder(target);
     let lastError: unknown;
     for (const ssl of attempts) {
       const config = { ...toPgClientConfig(target), ssl, replication: 'true' } as pg.ClientConfig & { replication: string };

@@ -136,7 +136,9 @@ PGSSLMODE, PGSSLROOTCERT, PGCONNECT_TIMEOUT, as libpq reads them.
 The segment being written is NAME.partial; it becomes NAME only once complete and fsynced. On --endpos,
 SIGINT or SIGTERM walstream fsyncs, sends a final status update (so the slot's restart_lsn moves to what
 was archived) and exits 0. A restart resumes from the archive. Exit codes: 0 done, 1 error.`)
-    .action(async (flags: ReceiveFlags) => {
+    .action(async (flags: ReceiveFlags, command: Command) => {
+      // -W and -w share the attribute `password`; only an explicit -W (not the --no-password default) prompts.
+      flags.password = flags.password === true && command.getOptionValueSource('password') === 'cli';
       await receive(flags);
     });
 }
