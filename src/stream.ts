@@ -39,6 +39,8 @@ export interface StreamSessionOptions {
   /** Flush and report after every batch of received WAL (a synchronous standby). */
   synchronous: boolean;
   signal?: AbortSignal;
+  /** Receives a function that sends a status update now (for a caller that acknowledges on its own schedule). */
+  onStatusSender?: (sendStatus: () => void) => void;
 }
 
 /** How a session ended. */
@@ -156,6 +158,7 @@ export async function runStreamSession(conn: ReplicationConnection, consumer: Wa
     }
   };
 
+  options.onStatusSender?.(() => { if (!stopping && !failure) sendStatus(); });
   const onAbort = () => finish('stopped');
   options.signal?.addEventListener('abort', onAbort);
   if (options.signal?.aborted) stopping = 'stopped';

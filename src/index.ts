@@ -1,0 +1,21 @@
+/**
+ * pg-walstream: PostgreSQL physical replication in pure TypeScript.
+ *
+ * - `Archiver`: the whole archiver (what `walstream receive` runs) in-process.
+ * - `WalReceiver`: the raw WAL stream as an async iterator, for custom sinks.
+ * - `WalSink` / `WalSegmentWriter`: the storage interface `DirectorySink` implements; plug in your own.
+ */
+export { Archiver, type ArchiverOptions, type ArchiverEvents } from './archiver.js';
+export { WalReceiver, type WalReceiverOptions, type WalReceiverEvents, type WalChunk } from './receiver.js';
+export { DirectorySink, type DirectorySinkOptions } from './archive/directory.js';
+export type { WalSink, WalSegmentWriter, CloseMode } from './archive/sink.js';
+export type { CompletedSegment } from './segments.js';
+export {
+  parseLsn, formatLsn, walFileName, segmentFileName, parseSegmentFileName, historyFileName,
+  segmentNumber, segmentOffset, segmentStart, isValidSegmentSize,
+} from './lsn.js';
+export { PgError, WalstreamError, type WalstreamErrorCode } from './errors.js';
+export { type ConnectionOptions, parseConnectionString, redactConnectionString } from './conninfo.js';
+export { restoreWalFile } from './restore.js';
+export { cleanupArchive } from './archive/cleanup.js';
+export { findResumePoint, decodeLongPageHeader, type ResumePoint, type LongPageHeader } from './archive/scan.js';

@@ -1,0 +1,209 @@
+/**
+ * WalReceiver: the raw WAL stream as an async iterator, for custom sinks. The caller decides what is
+ * durable and says so with acknowledge(); nothing is reported as flushed before that.
+ */
+import { EventEmitter } from 'node:events';
+import { type ConnectionOptions, type ConnectionTarget, resolveTargets } from './conninfo.js';
+import { ReplicationConnection } from './connection.js';
+import { WalstreamError } from './errors.js';
+import { explainServerError } from './server-errors.js';
+import { runStreamSession, type WalConsumer } from './stream.js';
+
+/** A run of WAL bytes. `data` is the caller's own copy: it stays valid after the next chunk arrives. */
+export interface WalChunk {
+  startLsn: bigint;
+  data: Uint8Array;
+  timeline: number;
+  /** The server's end of WAL when it sent this chunk (how far behind the stream runs). */
+  serverWalEnd: bigint;
+}
+
+export interface WalReceiverOptions {
+  /** Where to connect: libpq-style fields or a connection string / URI. Several hosts: the first that answers. */
+  connection: ConnectionOptions | string;
+  /** Physical slot to stream from; acknowledge() then moves its restart_lsn. */
+  slot?: string;
+  /** First LSN to receive; default: the slot's restart_lsn (PG ≥ 15), else the server's current position. */
+  startLsn?: bigint;
+  /** Timeline of startLsn; default: the slot's restart timeline or the server's current one. */
+  timeline?: number;
+  /** End the stream once WAL up to here has been yielded. */
+  endLsn?: bigint;
+  /** Seconds between status updates (default 10). */
+  statusIntervalSeconds?: number;
+  /** Report acknowledged positions as flush even without a slot (e.g. as a synchronous standby). */
+  reportFlush?: boolean;
+  /** Chunks buffered ahead of the consumer before the socket is paused (default 16). */
+  highWaterMark?: number;
+  applicationName?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Events: 'timeline' when the server switches timeline ({ timeline, startLsn, previousTimeline }); 'connected' with the server's identity. */
+export interface WalReceiverEvents {
+  timeline: [{ timeline: number; startLsn: bigint; previousTimeline: number }];
+  connected: [{ systemId: string; timeline: number; segmentSize: number; startLsn: bigint }];
+}
+
+type Waiter = { resolve: (r: IteratorResult<WalChunk>) => void; reject: (e: unknown) => void };
+
+/** Streams WAL from a server; iterate it with `for await`. One iteration per receiver. */
+export class WalReceiver extends EventEmitter<WalReceiverEvents> implements AsyncIterable<WalChunk> {
+  private readonly options: WalReceiverOptions;
+  private readonly targets: ConnectionTarget[];
+  private readonly abort = new AbortController();
+  private readonly queue: WalChunk[] = [];
+  private waiter: Waiter | null = null;
+  private drained: (() => void) | null = null;
+  private started = false;
+  private finished = false;
+  private failure: unknown = null;
+  private task: Promise<void> | null = null;
+  private written = 0n;
+  private acknowledged = 0n;
+  private sendStatus: (() => void) | null = null;
+  private statusTimer: NodeJS.Timeout | null = null;
+
+  constructor(options: WalReceiverOptions) {
+    super();
+    this.options = options;
+    const connection = typeof options.connection === 'string' ? { connectionString: options.connection } : options.connection;
+    this.targets = resolveTargets(connection, options.env ?? process.env, options.applicationName ?? 'walstream');
+  }
+
+  /**
+   * Report that WAL up to `lsn` is durably stored by the caller: sent to the server as the flush
+   * position (moving a slot's restart_lsn) within 100 ms. Never acknowledge what is not durable.
+   */
+  acknowledge(lsn: bigint): void {
+    if (lsn <= this.acknowledged) return;
+    this.acknowledged = lsn;
+    if (!this.statusTimer) {
+      this.statusTimer = setTimeout(() => {
+        this.statusTimer = null;
+        this.sendStatus?.();
+      }, 100);
+    }
+  }
+
+  /** End the stream: iteration completes after the chunks already queued; resolves when the connection is closed. */
+  async close(): Promise<void> {
+    this.abort.abort();
+    this.releaseProducer();
+    if (this.task) await this.task.catch(() => {});
+    if (this.statusTimer) clearTimeout(this.statusTimer);
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<WalChunk> {
+    if (this.started) throw new WalstreamError('BAD_OPTION', 'a WalReceiver can be iterated once; create a new one to stream again');
+    this.started = true;
+    this.task = this.produce().then(
+      () => { this.finished = true; this.wake(); },
+      (err) => { this.failure = explainServerError(err); this.finished = true; this.wake(); },
+    );
+    return {
+      next: () => this.next(),
+      return: async () => {
+        await this.close();
+        return { done: true, value: undefined };
+      },
+    };
+  }
+
+  private next(): Promise<IteratorResult<WalChunk>> {
+    const chunk = this.queue.shift();
+    if (chunk) {
+      if (this.queue.length < (this.options.highWaterMark ?? 16)) this.releaseProducer();
+      return Promise.resolve({ done: false, value: chunk });
+    }
+    if (this.failure) {
+      const err = this.failure;
+      this.failure = null;
+      return Promise.reject(err);
+    }
+    if (this.finished) return Promise.resolve({ done: true, value: undefined });
+    this.releaseProducer();
+    return new Promise((resolve, reject) => { this.waiter = { resolve, reject }; });
+  }
+
+  private wake(): void {
+    const waiter = this.waiter;
+    if (!waiter) return;
+    this.waiter = null;
+    this.next().then(waiter.resolve, waiter.reject);
+  }
+
+  private releaseProducer(): void {
+    const drained = this.drained;
+    this.drained = null;
+    drained?.();
+  }
+
+  private consumer(timeline: number): WalConsumer {
+    return {
+      onData: (walStart, data, serverWalEnd) => {
+        this.queue.push({ startLsn: walStart, data: data.slice(), timeline, serverWalEnd });
+        this.written = walStart + BigInt(data.length);
+        this.wake();
+        if (this.queue.length >= (this.options.highWaterMark ?? 16) && !this.abort.signal.aborted) {
+          // Backpressure: the stream session pauses the socket until the consumer has caught up.
+          return new Promise<void>((resolve) => { this.drained = resolve; });
+        }
+      },
+      writeLsn: () => this.written,
+      flushLsn: () => this.acknowledged,
+      flush: async () => {},
+    };
+  }
+
+  private async produce(): Promise<void> {
+    const conn = await this.connect();
+    try {
+      const identity = await conn.identifySystem();
+      const segmentSize = await conn.segmentSize();
+      let timeline = this.options.timeline ?? identity.timeline;
+      let startLsn = this.options.startLsn;
+      if (startLsn === undefined && this.options.slot && (await conn.serverVersion()) >= 150000) {
+        const slot = await conn.readSlot(this.options.slot);
+        if (slot.restartLsn !== null) {
+          startLsn = slot.restartLsn;
+          if (this.options.timeline === undefined && slot.restartTimeline) timeline = slot.restartTimeline;
+        }
+      }
+      startLsn ??= identity.xlogPos;
+      this.written = startLsn;
+      this.emit('connected', { systemId: identity.systemId, timeline, segmentSize, startLsn });
+      for (;;) {
+        const outcome = await runStreamSession(conn, this.consumer(timeline), {
+          slot: this.options.slot, startLsn, timeline, endLsn: this.options.endLsn, segmentSize,
+          statusIntervalMs: (this.options.statusIntervalSeconds ?? 10) * 1000,
+          reportFlush: Boolean(this.options.slot) || Boolean(this.options.reportFlush),
+          synchronous: false,
+          signal: this.abort.signal,
+          onStatusSender: (send) => { this.sendStatus = send; },
+        });
+        this.sendStatus = null;
+        if (outcome.kind !== 'timeline-end') return;
+        const previousTimeline = timeline;
+        timeline = outcome.end.nextTimeline;
+        startLsn = outcome.end.nextTimelineStart;
+        this.emit('timeline', { timeline, startLsn, previousTimeline });
+        if (this.abort.signal.aborted) return;
+      }
+    } finally {
+      await conn.close();
+    }
+  }
+
+  private async connect(): Promise<ReplicationConnection> {
+    let lastError: unknown;
+    for (const target of this.targets) {
+      try {
+        return await ReplicationConnection.open(target);
+      } catch (err) {
+        lastError = err;
+      }
+    }
+    throw lastError;
+  }
+}
