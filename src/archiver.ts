@@ -36,6 +36,11 @@ export interface ArchiverOptions {
   statusIntervalSeconds?: number;
   /** Reconnect after a lost connection (default true); false gives up at the first failure. */
   loop?: boolean;
+  /**
+   * Ignore the archive's resume point and start at the slot's or server's position: for an archive whose
+   * next WAL the server has already removed. Leaves a gap in the archive (logged as a warning).
+   */
+  startAtServerPosition?: boolean;
   /** application_name when none is given (default 'walstream'). */
   applicationName?: string;
   /** Environment for libpq variables (default process.env). */
@@ -194,7 +199,9 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
   /** pg_receivewal's order: the archive, then the slot's restart_lsn (PG ≥ 15), then the server's position. */
   private async startPosition(conn: ReplicationConnection, identity: { timeline: number; xlogPos: bigint }, segmentSize: number, version: number): Promise<{ startLsn: bigint; timeline: number }> {
     const resume = findResumePoint(await this.sink.list(), segmentSize);
-    if (resume) {
+    if (resume && this.options.startAtServerPosition) {
+      this.log('warn', `not resuming after ${resume.from.fileName}: starting at the server's position leaves a gap in the archive`);
+    } else if (resume) {
       this.log('debug', `resuming after ${resume.from.fileName} in the archive`);
       return { startLsn: resume.startLsn, timeline: resume.timeline };
     }

@@ -27,7 +27,7 @@ const ADVICE: Advice[] = [
   { match: /requested starting point .* is not in this server's history|requested timeline .* is not in this server's history|not a child of this server's history/i,
     advice: 'the archive followed another timeline than this server (failover or PITR): archive this server into a new directory' },
   { match: /requested WAL segment .* has already been removed/i,
-    advice: 'the server recycled WAL the archive still needs: the archive has a gap. Use a replication slot (--slot) or a larger wal_keep_size so it cannot happen again, and start a new archive directory (or take a new base backup)' },
+    advice: 'the server recycled WAL the archive still needs: the archive has a gap. Use a replication slot (--slot) or a larger wal_keep_size so it cannot happen again, then take a new base backup and restart with --start-at-server-position (the archive keeps a gap before it)' },
 ];
 
 /** Add what to change to a known server refusal; anything else is returned as it is. */

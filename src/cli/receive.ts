@@ -27,6 +27,7 @@ interface ReceiveFlags {
   synchronous?: boolean;
   sync: boolean;
   verbose?: boolean;
+  startAtServerPosition?: boolean;
 }
 
 function parseStatusInterval(text: string): number {
@@ -89,6 +90,7 @@ async function receive(flags: ReceiveFlags): Promise<void> {
     noSync: !flags.sync,
     statusIntervalSeconds,
     loop: flags.loop,
+    startAtServerPosition: flags.startAtServerPosition,
   });
   archiver.on('log', ({ level, message }) => {
     if (level === 'warn' || flags.verbose) process.stderr.write(`walstream: ${message}\n`);
@@ -127,6 +129,7 @@ export function receiveCommand(): Command {
     .option('-U, --username <name>', 'role to connect as (needs the REPLICATION attribute)')
     .option('-w, --no-password', 'never prompt for a password')
     .option('-W, --password', 'prompt for a password before connecting')
+    .option('--start-at-server-position', 'do not resume from the archive: start at the slot\'s or server\'s position (after "WAL segment has already been removed"; leaves a gap)')
     .option('--create-slot', 'create the replication slot named by --slot, then exit')
     .option('--drop-slot', 'drop the replication slot named by --slot, then exit')
     .addHelpText('after', `

@@ -1,0 +1,41 @@
+/**
+ * Running the built walstream CLI (dist/, built by `npm test`'s pretest) and comparing archives.
+ */
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runTool, spawnTool, type ToolOptions, type ToolProcess, type ToolResult } from './tools.js';
+
+/** The compiled CLI entry point. */
+export const WALSTREAM_CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist/cli/main.js');
+
+/** Run `walstream ARGS` to completion (never rejects on a non-zero exit). */
+export function runWalstream(args: string[], opts: ToolOptions = {}): Promise<ToolResult> {
+  return runTool(process.execPath, [WALSTREAM_CLI, ...args], opts);
+}
+
+/** Start `walstream ARGS` in the background (registered for cleanup). */
+export function spawnWalstream(args: string[], opts: ToolOptions = {}): ToolProcess {
+  return spawnTool(process.execPath, [WALSTREAM_CLI, ...args], opts);
+}
+
+/** Archive contents: complete segment names, .partial names, history names, anything else. */
+export async function listArchive(dir: string): Promise<{ complete: string[]; partial: string[]; history: string[]; other: string[] }> {
+  const names = (await readdir(dir)).sort();
+  return {
+    complete: names.filter((n) => /^[0-9A-F]{24}$/.test(n)),
+    partial: names.filter((n) => /^[0-9A-F]{24}\.partial$/.test(n)),
+    history: names.filter((n) => /^[0-9A-F]{8}\.history$/.test(n)),
+    other: names.filter((n) => !/^[0-9A-F]{24}(\.partial)?$/.test(n) && !/^[0-9A-F]{8}\.history$/.test(n)),
+  };
+}
+
+/** Names of files whose bytes differ between two directories (among `names`). */
+export async function differingFiles(dirA: string, dirB: string, names: string[]): Promise<string[]> {
+  const differing: string[] = [];
+  for (const name of names) {
+    const [a, b] = await Promise.all([readFile(path.join(dirA, name)), readFile(path.join(dirB, name))]);
+    if (!a.equals(b)) differing.push(name);
+  }
+  return differing;
+}
