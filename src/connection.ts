@@ -71,7 +71,13 @@ export class ReplicationConnection {
         if (!/SSL|ssl/.test(message) || err instanceof PgError) break;
       }
     }
-    throw toWalstreamError(lastError, `could not connect to ${describeTarget(target)}`);
+    const error = toWalstreamError(lastError, `could not connect to ${describeTarget(target)}`);
+    const errno = (lastError as NodeJS.ErrnoException | undefined)?.code;
+    if (error instanceof WalstreamError && (errno === 'ECONNREFUSED' || errno === 'ENOENT')) {
+      // Nothing listens there: say what to check rather than only the socket error.
+      throw new WalstreamError('CONNECT_FAILED', `${error.message}; is the server running on that host and accepting connections on that port? Check -h/-p (or host/port in -d)`, { cause: lastError });
+    }
+    throw error;
   }
 
   /** Run one replication or SQL command over the simple protocol; rows as objects. */

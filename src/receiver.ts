@@ -7,6 +7,7 @@ import { type ConnectionOptions, type ConnectionTarget, resolveTargets } from '.
 import { ReplicationConnection } from './connection.js';
 import { WalstreamError } from './errors.js';
 import { explainServerError } from './server-errors.js';
+import { segmentStart } from './lsn.js';
 import { runStreamSession, type WalConsumer } from './stream.js';
 
 /** A run of WAL bytes. `data` is the caller's own copy: it stays valid after the next chunk arrives. */
@@ -23,7 +24,10 @@ export interface WalReceiverOptions {
   connection: ConnectionOptions | string;
   /** Physical slot to stream from; acknowledge() then moves its restart_lsn. */
   slot?: string;
-  /** First LSN to receive; default: the slot's restart_lsn (PG ≥ 15), else the server's current position. */
+  /**
+   * First LSN to receive, exactly. Default: the start of the segment holding the slot's restart_lsn
+   * (PG ≥ 15), else of the server's current position (pg_receivewal's choice), so chunks begin a segment.
+   */
   startLsn?: bigint;
   /** Timeline of startLsn; default: the slot's restart timeline or the server's current one. */
   timeline?: number;
@@ -142,7 +146,7 @@ export class WalReceiver extends EventEmitter<WalReceiverEvents> implements Asyn
   private consumer(timeline: number): WalConsumer {
     return {
       onData: (walStart, data, serverWalEnd) => {
-        this.queue.push({ startLsn: walStart, data: data.slice(), timeline, serverWalEnd });
+        this.queue.push({ startLsn: walStart, data: Buffer.from(data), timeline, serverWalEnd });
         this.written = walStart + BigInt(data.length);
         this.wake();
         if (this.queue.length >= (this.options.highWaterMark ?? 16) && !this.abort.signal.aborted) {
@@ -166,11 +170,11 @@ export class WalReceiver extends EventEmitter<WalReceiverEvents> implements Asyn
       if (startLsn === undefined && this.options.slot && (await conn.serverVersion()) >= 150000) {
         const slot = await conn.readSlot(this.options.slot);
         if (slot.restartLsn !== null) {
-          startLsn = slot.restartLsn;
+          startLsn = segmentStart(slot.restartLsn, segmentSize);
           if (this.options.timeline === undefined && slot.restartTimeline) timeline = slot.restartTimeline;
         }
       }
-      startLsn ??= identity.xlogPos;
+      startLsn ??= segmentStart(identity.xlogPos, segmentSize);
       this.written = startLsn;
       this.emit('connected', { systemId: identity.systemId, timeline, segmentSize, startLsn });
       for (;;) {

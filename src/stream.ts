@@ -142,7 +142,7 @@ export async function runStreamSession(conn: ReplicationConnection, consumer: Wa
       if (stopping) return; // bytes in flight after our CopyDone are not archived
       if (busy) {
         // The consumer is still writing: keep a copy (the parser may reuse its buffer) until it is done.
-        backlog.push({ walStart: message.walStart, data: Uint8Array.prototype.slice.call(message.data), serverWalEnd: message.serverWalEnd });
+        backlog.push({ walStart: message.walStart, data: Buffer.from(message.data), serverWalEnd: message.serverWalEnd });
         return;
       }
       const result = deliver(message.walStart, message.data, message.serverWalEnd);

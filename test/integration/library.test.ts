@@ -1,0 +1,171 @@
+/**
+ * Issue 4: the library, imported by its package name (self-reference through `exports`).
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import {
+  Archiver, WalReceiver, formatLsn, parseLsn, walFileName,
+  type CompletedSegment, type WalSegmentWriter, type WalSink,
+} from 'pg-walstream';
+import { destroyAll, lsnToBigInt, runTool, startCluster, tempDir } from '../harness/cluster.js';
+import { differingFiles, listArchive } from '../harness/walstream.js';
+
+afterAll(destroyAll);
+
+const MB = 1 << 20;
+
+/** An in-memory WalSink: what a tool that uploads segments would implement. */
+class MemorySink implements WalSink {
+  readonly files = new Map<string, Buffer>();
+  readonly partial = new Map<string, Buffer>();
+  writes = 0;
+  async list() { return [...this.files.keys(), ...[...this.partial.keys()].map((n) => n + '.partial')]; }
+  async readHead(name: string, length: number) {
+    const file = this.files.get(name) ?? this.partial.get(name.replace(/\.partial$/, ''));
+    return file ? file.subarray(0, length) : null;
+  }
+  async openSegment(name: string, segmentSize: number): Promise<WalSegmentWriter> {
+    const buf = Buffer.alloc(segmentSize);
+    let position = 0;
+    this.partial.set(name, buf);
+    return {
+      write: async (data) => {
+        buf.set(data, position); // copy now: data is valid only during the call
+        position += data.length;
+        this.writes++;
+        await new Promise((r) => setImmediate(r)); // an asynchronous sink
+      },
+      sync: async () => {},
+      close: async (mode) => {
+        if (mode === 'complete') {
+          this.partial.delete(name);
+          this.files.set(name, buf);
+        }
+      },
+    };
+  }
+  async writeFile(name: string, content: Uint8Array) { this.files.set(name, Buffer.from(content)); }
+}
+
+describe('the library', () => {
+  it('Archiver with endLsn gives pg_receivewal\'s archive, one segment event per completed segment', async () => {
+    const cluster = await startCluster({ segmentSizeMB: 1 });
+    await cluster.createSlot('lib');
+    await cluster.createSlot('ref');
+    await cluster.generateWal(3 * MB + Math.floor(MB / 3));
+    const endLsn = parseLsn(await cluster.currentLsn());
+    await cluster.generateWal(MB / 8);
+
+    const directory = await tempDir('lib-');
+    const archiver = new Archiver({
+      connection: { host: cluster.host, port: cluster.port, user: 'postgres' },
+      directory, slot: 'lib', endLsn, synchronous: false, compression: 'none',
+    });
+    const events: CompletedSegment[] = [];
+    archiver.on('segment', (e) => events.push(e));
+    await archiver.run();
+
+    const refDir = await tempDir('ref-');
+    const ref = await runTool('pg_receivewal', ['-D', refDir, '-S', 'ref', '-h', cluster.host, '-p', String(cluster.port), '-U', 'postgres', '-E', formatLsn(endLsn), '-n', '--no-sync']);
+    expect(ref.code, ref.stderr).toBe(0);
+
+    const [ours, theirs] = await Promise.all([listArchive(directory), listArchive(refDir)]);
+    expect(ours.complete.length).toBeGreaterThanOrEqual(3);
+    expect(ours.complete).toEqual(theirs.complete);
+    expect(ours.partial).toEqual(theirs.partial);
+    expect(await differingFiles(directory, refDir, ours.complete)).toEqual([]);
+    expect(events.map((e) => e.name)).toEqual(ours.complete);
+    for (const e of events) {
+      expect(e.timeline).toBe(1);
+      expect(walFileName(e.timeline, e.startLsn, MB)).toBe(e.name);
+    }
+  });
+
+  it('WalReceiver yields exactly the server\'s WAL bytes, and acknowledge() moves the slot', async () => {
+    const cluster = await startCluster({ segmentSizeMB: 1 });
+    const slotStart = lsnToBigInt(await cluster.createSlot('raw'));
+    await cluster.generateWal(2 * MB + MB / 2);
+    const endLsn = lsnToBigInt(await cluster.currentLsn());
+
+    const receiver = new WalReceiver({ connection: cluster.connectionString, slot: 'raw', timeline: 1 });
+    const startLsn = slotStart - (slotStart % BigInt(MB));
+    const chunks: { startLsn: bigint; data: Uint8Array }[] = [];
+    let acknowledged = 0n;
+    for await (const chunk of receiver) {
+      chunks.push(chunk); // kept: chunks stay valid after the next one arrives
+      acknowledged = chunk.startLsn + BigInt(chunk.data.length);
+      receiver.acknowledge(acknowledged);
+      if (acknowledged >= endLsn) break;
+    }
+    await receiver.close();
+
+    // Contiguous from the slot's segment start, and byte-identical to the server's own segment files.
+    expect(chunks[0].startLsn).toBe(startLsn);
+    for (let i = 1; i < chunks.length; i++) expect(chunks[i].startLsn).toBe(chunks[i - 1].startLsn + BigInt(chunks[i - 1].data.length));
+    const received = Buffer.concat(chunks.map((c) => c.data));
+    const firstSegment = walFileName(1, startLsn, MB);
+    const secondSegment = walFileName(1, startLsn + BigInt(MB), MB);
+    const server = Buffer.concat([
+      await readFile(path.join(cluster.dataDir, 'pg_wal', firstSegment)),
+      await readFile(path.join(cluster.dataDir, 'pg_wal', secondSegment)),
+    ]);
+    expect(received.length).toBeGreaterThanOrEqual(2 * MB);
+    expect(received.subarray(0, 2 * MB).equals(server)).toBe(true);
+
+    // The final status update carried the acknowledged position: restart_lsn moved to it.
+    const restart = lsnToBigInt((await cluster.slotRestartLsn('raw'))!);
+    expect(restart).toBe(acknowledged);
+  });
+
+  it('a custom asynchronous sink receives every segment, through its asynchronous writes', async () => {
+    const cluster = await startCluster({ segmentSizeMB: 1 });
+    await cluster.createSlot('mem');
+    await cluster.generateWal(3 * MB);
+    const endLsn = lsnToBigInt(await cluster.currentLsn());
+    await cluster.generateWal(MB / 8);
+
+    const sink = new MemorySink();
+    const archiver = new Archiver({ connection: cluster.connectionString, sink, slot: 'mem', endLsn });
+    await archiver.run();
+    const names = [...sink.files.keys()].filter((n) => /^[0-9A-F]{24}$/.test(n)).sort();
+    expect(names.length).toBeGreaterThanOrEqual(2);
+    for (const name of names) {
+      const server = await readFile(path.join(cluster.dataDir, 'pg_wal', name)).catch(() => null);
+      if (server) expect(sink.files.get(name)!.equals(server), name).toBe(true);
+    }
+    expect(sink.writes).toBeGreaterThan(names.length);
+  });
+
+  it('a slow consumer pauses the socket: the server cannot run ahead and memory stays flat', async () => {
+    const cluster = await startCluster({ segmentSizeMB: 1 });
+    await cluster.createSlot('slow');
+    await cluster.generateWal(64 * MB);
+    const available = lsnToBigInt(await cluster.currentLsn());
+
+    const receiver = new WalReceiver({ connection: cluster.connectionString, slot: 'slow', applicationName: 'slowpoke' });
+    const baseline = process.memoryUsage();
+    let consumed = 0n;
+    let first: bigint | null = null;
+    const started = Date.now();
+    const samples: { sent: bigint; consumed: bigint; arrayBuffers: number }[] = [];
+    for await (const chunk of receiver) {
+      first ??= chunk.startLsn;
+      consumed = chunk.startLsn + BigInt(chunk.data.length);
+      await new Promise((r) => setTimeout(r, 20)); // a slow disk
+      if (Date.now() - started > 1500 && samples.length < 5) {
+        const [row] = await cluster.query<{ sent: string }>(`select sent_lsn::text as sent from pg_stat_replication where application_name = 'slowpoke'`);
+        samples.push({ sent: lsnToBigInt(row.sent), consumed, arrayBuffers: process.memoryUsage().arrayBuffers });
+      }
+      if (samples.length >= 5) break;
+    }
+    await receiver.close();
+    // Far more WAL was available than was consumed...
+    expect(available - consumed).toBeGreaterThan(32n * BigInt(MB));
+    for (const sample of samples) {
+      // ...yet the server could only send what fits in the socket buffers and our small queue.
+      expect(sample.sent - sample.consumed).toBeLessThan(24n * BigInt(MB));
+      expect(sample.arrayBuffers - baseline.arrayBuffers).toBeLessThan(32 * MB);
+    }
+  });
+});
