@@ -68,7 +68,25 @@ function isAuthError(err: unknown): boolean {
   return err instanceof PgError && (err.code.startsWith('28') || err.code === '42501' || err.code === '3D000' || err.code === '42704');
 }
 
-/** Streams WAL from a server into an archive until endLsn, stop(), or a fatal error. */
+/**
+ * Streams WAL from a server into an archive until endLsn, stop(), or a fatal error: what
+ * `walstream receive` runs. Resumes from what the archive holds; follows timeline switches; reconnects
+ * (trying each host in turn) unless `loop: false`.
+ *
+ * @example
+ * ```ts
+ * import { Archiver } from 'pg-walstream';
+ *
+ * const archiver = new Archiver({
+ *   connection: 'host=primary user=replicator',
+ *   directory: '/var/lib/walstream/archive',
+ *   slot: 'walstream',
+ * });
+ * archiver.on('segment', (e) => console.log(`archived ${e.name} on timeline ${e.timeline}`));
+ * process.once('SIGTERM', () => archiver.stop());
+ * await archiver.run();
+ * ```
+ */
 export class Archiver extends EventEmitter<ArchiverEvents> {
   private readonly options: ArchiverOptions;
   private readonly targets: ConnectionTarget[];

@@ -18,7 +18,18 @@ export type WalstreamErrorCode =
   | 'SERVER_VERSION'
   | 'STOPPED';
 
-/** An error raised by walstream itself; `message` is one line saying what failed and what to change. */
+/**
+ * An error raised by walstream itself; `message` is one line saying what failed and what to change.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   parseLsn('nonsense');
+ * } catch (err) {
+ *   if (err instanceof WalstreamError && err.code === 'BAD_LSN') console.error(err.message);
+ * }
+ * ```
+ */
 export class WalstreamError extends Error {
   readonly code: WalstreamErrorCode;
   constructor(code: WalstreamErrorCode, message: string, options?: { cause?: unknown }) {
@@ -28,7 +39,18 @@ export class WalstreamError extends Error {
   }
 }
 
-/** An error reported by the PostgreSQL server (ErrorResponse). */
+/**
+ * An error reported by the PostgreSQL server (ErrorResponse), with its SQLSTATE.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await archiver.run();
+ * } catch (err) {
+ *   if (err instanceof PgError && err.code === '28P01') console.error('wrong password');
+ * }
+ * ```
+ */
 export class PgError extends Error {
   /** SQLSTATE, e.g. '42710' for a duplicate slot. */
   readonly code: string;

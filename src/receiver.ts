@@ -51,7 +51,23 @@ export interface WalReceiverEvents {
 
 type Waiter = { resolve: (r: IteratorResult<WalChunk>) => void; reject: (e: unknown) => void };
 
-/** Streams WAL from a server; iterate it with `for await`. One iteration per receiver. */
+/**
+ * Streams WAL from a server; iterate it with `for await`. One iteration per receiver. Iteration pulls:
+ * while the loop body awaits, the socket is paused. `break` ends the stream cleanly.
+ *
+ * @example
+ * ```ts
+ * import { WalReceiver, parseLsn } from 'pg-walstream';
+ *
+ * const receiver = new WalReceiver({ connection: 'host=primary user=replicator', slot: 'backup' });
+ * for await (const chunk of receiver) {
+ *   await sink.write(chunk.startLsn, chunk.data);                        // your storage
+ *   receiver.acknowledge(chunk.startLsn + BigInt(chunk.data.length));    // durable: moves the slot
+ *   if (chunk.startLsn >= parseLsn('0/5000000')) break;
+ * }
+ * await receiver.close();
+ * ```
+ */
 export class WalReceiver extends EventEmitter<WalReceiverEvents> implements AsyncIterable<WalChunk> {
   private readonly options: WalReceiverOptions;
   private readonly targets: ConnectionTarget[];

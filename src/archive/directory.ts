@@ -81,7 +81,18 @@ class DirectorySegmentWriter implements WalSegmentWriter {
   }
 }
 
-/** Archive into a local directory, the way pg_receivewal lays it out. */
+/**
+ * Archive into a local directory, the way pg_receivewal lays it out. Subclass it (or wrap its
+ * writers) to add a step after each durable segment, such as an upload.
+ *
+ * @example
+ * ```ts
+ * import { Archiver, DirectorySink } from 'pg-walstream';
+ *
+ * const sink = new DirectorySink('/var/lib/walstream/archive');
+ * await new Archiver({ connection: 'host=primary user=replicator', sink }).run();
+ * ```
+ */
 export class DirectorySink implements WalSink {
   readonly directory: string;
   readonly noSync: boolean;
