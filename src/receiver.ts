@@ -83,6 +83,7 @@ export class WalReceiver extends EventEmitter<WalReceiverEvents> implements Asyn
   private acknowledged = 0n;
   private sendStatus: (() => void) | null = null;
   private statusTimer: NodeJS.Timeout | null = null;
+  private readonly idleWaiters: (() => void)[] = [];
 
   constructor(options: WalReceiverOptions) {
     super();
@@ -110,6 +111,7 @@ export class WalReceiver extends EventEmitter<WalReceiverEvents> implements Asyn
   async close(): Promise<void> {
     this.abort.abort();
     this.releaseProducer();
+    this.notifyIdle();
     if (this.task) await this.task.catch(() => {});
     if (this.statusTimer) clearTimeout(this.statusTimer);
   }
@@ -143,7 +145,9 @@ export class WalReceiver extends EventEmitter<WalReceiverEvents> implements Asyn
     }
     if (this.finished) return Promise.resolve({ done: true, value: undefined });
     this.releaseProducer();
-    return new Promise((resolve, reject) => { this.waiter = { resolve, reject }; });
+    const waiting = new Promise<IteratorResult<WalChunk>>((resolve, reject) => { this.waiter = { resolve, reject }; });
+    this.notifyIdle();
+    return waiting;
   }
 
   private wake(): void {
@@ -151,6 +155,17 @@ export class WalReceiver extends EventEmitter<WalReceiverEvents> implements Asyn
     if (!waiter) return;
     this.waiter = null;
     this.next().then(waiter.resolve, waiter.reject);
+  }
+
+  /** Resolves when the caller has taken every queued chunk and asked for the next (or closed). */
+  private idle(): Promise<void> {
+    if ((this.queue.length === 0 && this.waiter) || this.abort.signal.aborted) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private notifyIdle(): void {
+    const waiters = this.idleWaiters.splice(0);
+    for (const resolve of waiters) resolve();
   }
 
   private releaseProducer(): void {
@@ -173,6 +188,7 @@ export class WalReceiver extends EventEmitter<WalReceiverEvents> implements Asyn
       writeLsn: () => this.written,
       flushLsn: () => this.acknowledged,
       flush: async () => {},
+      settle: () => this.idle(),
     };
   }
 

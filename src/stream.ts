@@ -23,6 +23,11 @@ export interface WalConsumer {
   flushLsn(): bigint;
   /** Make everything written durable; resolves when flushLsn() has caught up with what was written. */
   flush(): Promise<void>;
+  /**
+   * Before the final status update: resolve once the positions to report are final (default: flush()).
+   * The raw receiver waits here until its caller has taken, and acknowledged, every queued chunk.
+   */
+  settle?(): Promise<void>;
 }
 
 export interface StreamSessionOptions {
@@ -89,7 +94,7 @@ export async function runStreamSession(conn: ReplicationConnection, consumer: Wa
     stopping = why;
     const done = async () => {
       if (busy) await busy;
-      await consumer.flush();
+      await (consumer.settle ? consumer.settle() : consumer.flush());
       sendStatus();
       endCopy();
     };
