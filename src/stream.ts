@@ -101,9 +101,24 @@ export async function runStreamSession(conn: ReplicationConnection, consumer: Wa
     done().catch(fail);
   };
 
+  // Synchronous mode: one fsync at a time; WAL that arrives meanwhile is covered by one more after it.
+  let flushing = false;
+  let flushAgain = false;
   const flushAndReport = () => {
     syncScheduled = false;
-    consumer.flush().then(() => { if (!stopping) sendStatus(); }, fail);
+    if (flushing) {
+      flushAgain = true;
+      return;
+    }
+    flushing = true;
+    consumer.flush().then(() => {
+      flushing = false;
+      if (!stopping) sendStatus();
+      if (flushAgain) {
+        flushAgain = false;
+        flushAndReport();
+      }
+    }, fail);
   };
 
   /** Deliver one XLogData payload; returns a promise when the consumer made us wait. */

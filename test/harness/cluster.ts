@@ -26,6 +26,8 @@ export interface StartClusterOptions {
   conf?: Record<string, string>;
   /** Extra initdb arguments, after the harness's own. */
   initdbArgs?: string[];
+  /** Directory of the server binaries (initdb, pg_ctl, postgres) to use; default findPgBin() ($PG_BIN, ...). */
+  bin?: string;
 }
 
 /** A new empty cluster base dir (mkdtemp walstream-pg-), owned by the server user, mode 0700. */
@@ -69,9 +71,9 @@ const SCRAM_HBA = [
  */
 export async function startCluster(opts: StartClusterOptions = {}): Promise<Cluster> {
   const baseDir = await makeBaseDir();
-  const cluster = new Cluster(path.join(baseDir, 'data'), await freePort());
+  const cluster = new Cluster(path.join(baseDir, 'data'), await freePort(), opts.bin);
   try {
-    await runServerTool('initdb', [
+    await runServerTool(path.join(cluster.bin, 'initdb'), [
       '-D', cluster.dataDir,
       '-U', 'postgres',
       '--auth=trust',

@@ -36,16 +36,20 @@ export async function runServerTool(name: string, args: string[], timeoutMs = 12
 /** A running (or stopped) throwaway cluster. Create with startCluster(), startStandby() or clusterFromDataDir(). */
 export class Cluster implements Resource {
   readonly host = '127.0.0.1';
-  readonly bin = findPgBin();
+  /** Directory of the server binaries this cluster runs (initdb, pg_ctl, postgres). */
+  readonly bin: string;
   /** Temp dir holding data/, the log and the socket; removed by destroy(). */
   readonly baseDir: string;
   readonly logFile: string;
   private destroyed = false;
 
+  /** `bin`: the server binaries to run it with (default findPgBin()), e.g. another major for test/compat. */
   constructor(
     readonly dataDir: string,
     readonly port: number,
+    bin?: string,
   ) {
+    this.bin = bin ?? findPgBin();
     this.baseDir = path.dirname(dataDir);
     if (!path.basename(this.baseDir).startsWith(CLUSTER_DIR_PREFIX) || path.basename(dataDir) !== 'data') {
       throw new Error(`not a harness data dir (expected .../${CLUSTER_DIR_PREFIX}XXXXXX/data): ${dataDir}`);
@@ -177,12 +181,12 @@ export class Cluster implements Resource {
 
   /** pg_ctl start -w (waits until the server accepts connections, or is a ready hot standby). */
   async start(): Promise<void> {
-    await runServerTool('pg_ctl', ['-D', this.dataDir, '-l', this.logFile, '-w', '-t', '60', 'start'], 90_000, this.logFile);
+    await runServerTool(path.join(this.bin, 'pg_ctl'), ['-D', this.dataDir, '-l', this.logFile, '-w', '-t', '60', 'start'], 90_000, this.logFile);
   }
 
   /** pg_ctl stop -m mode -w. */
   async stop(mode: StopMode = 'fast'): Promise<void> {
-    await runServerTool('pg_ctl', ['-D', this.dataDir, '-m', mode, '-w', '-t', '60', 'stop'], 90_000, this.logFile);
+    await runServerTool(path.join(this.bin, 'pg_ctl'), ['-D', this.dataDir, '-m', mode, '-w', '-t', '60', 'stop'], 90_000, this.logFile);
   }
 
   /** stop() then start(). */
@@ -193,7 +197,7 @@ export class Cluster implements Resource {
 
   /** pg_ctl promote -w: returns once the standby accepts writes. */
   async promote(): Promise<void> {
-    await runServerTool('pg_ctl', ['-D', this.dataDir, '-w', '-t', '60', 'promote'], 90_000, this.logFile);
+    await runServerTool(path.join(this.bin, 'pg_ctl'), ['-D', this.dataDir, '-w', '-t', '60', 'promote'], 90_000, this.logFile);
   }
 
   /**

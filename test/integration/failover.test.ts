@@ -97,8 +97,8 @@ describe('failover with an archive fed by walstream', () => {
     // 3. Data after the backup; the segment holding it is complete in the archive.
     await primary.query('create table t (id int primary key, v text not null)');
     await primary.query(`insert into t select g, 'row ' || g from generate_series(1, ${ROWS}) g`);
-    const [{ n: before }] = await primary.query<{ n: string }>('select count(*) as n from t');
-    expect(Number(before)).toBe(ROWS);
+    const [written] = await primary.query<{ n: string }>('select count(*) as n from t');
+    expect(Number(written?.n)).toBe(ROWS);
     const switch1 = await primary.switchWal();
     const seg1 = segmentEndedBy(1, switch1);
     await waitFor(async () => existsSync(path.join(archive, seg1)), { timeoutMs: 60_000, what: `${seg1} complete in the archive` });
@@ -111,9 +111,9 @@ describe('failover with an archive fed by walstream', () => {
     await signalFile(restored, 'recovery.signal');
     await restored.start();
     await waitFor(async () => !(await restored.isInRecovery()), { timeoutMs: 60_000, what: 'the restored backup to finish recovery' });
-    const [{ n: recovered, s: idSum }] = await restored.query<{ n: string; s: string }>('select count(*) as n, sum(id) as s from t');
-    expect(Number(recovered)).toBe(ROWS);
-    expect(Number(idSum)).toBe((ROWS * (ROWS + 1)) / 2);
+    const [recovered] = await restored.query<{ n: string; s: string }>('select count(*) as n, sum(id) as s from t');
+    expect(Number(recovered?.n)).toBe(ROWS);
+    expect(Number(recovered?.s)).toBe((ROWS * (ROWS + 1)) / 2);
     const restoredLog = await readFile(restored.logFile, 'utf8');
     expect(restoredLog).toContain(`restored log file "${seg1}" from archive`);
     expect(restoredLog).not.toMatch(/walstream restore:/); // restore never failed (it logs only on exit 126)
@@ -157,6 +157,9 @@ describe('failover with an archive fed by walstream', () => {
     mark('old primary wrote divergent WAL on timeline 1 and stopped');
 
     // 6. pg_rewind the old primary from the new one, restart it as a standby fed from the archive.
+    // (A just-promoted server's pg_control still names timeline 1 until its first checkpoint; pg_rewind
+    // reads the timeline from there, so checkpoint first, as its documentation says.)
+    await standby.query('checkpoint');
     const rewind = await runTool(
       'pg_rewind',
       ['-D', primary.dataDir, `--source-server=host=127.0.0.1 port=${standby.port} user=postgres dbname=postgres`],
@@ -184,7 +187,7 @@ describe('failover with an archive fed by walstream', () => {
     await primary.start();
     expect(await primary.isInRecovery()).toBe(true);
     await standby.query(`insert into t values (-1000000, 'after rewind')`);
-    await standby.generateWal(0.5 * MB);
+    await standby.generateWal(MB / 2);
     const target = lsnToBigInt(await standby.currentLsn());
     await waitFor(async () => lsnToBigInt((await primary.replayLsn()) ?? '0/0') >= target, {
       timeoutMs: 60_000,
@@ -209,13 +212,13 @@ describe('failover with an archive fed by walstream', () => {
     mark('old primary is a standby of the new one, fed from the archive');
 
     // More timeline 2 WAL after all that, still archived by the same walstream process.
-    await standby.generateWal(1.2 * MB);
+    await standby.generateWal(1.25 * MB);
     const switch3 = await standby.switchWal();
     const seg3 = segmentEndedBy(2, switch3);
     await waitFor(async () => existsSync(path.join(archive, seg3)), { timeoutMs: 60_000, what: `${seg3} in the archive` });
     stillRunning();
 
-    // 8. SIGINT: a clean exit. Then stop the servers so their pg_wal stays put while it is compared.
+    // 7. SIGINT: a clean exit. Then stop the servers so their pg_wal stays put while it is compared.
     ws.kill('SIGINT');
     const exit = await ws.exited;
     expect(exit, ws.output.stderr).toEqual({ code: 0, signal: null });
@@ -224,7 +227,7 @@ describe('failover with an archive fed by walstream', () => {
     await standby.stop('fast');
     mark('walstream exited 0 on SIGINT; servers stopped');
 
-    // 7. No gap. Timeline 1 runs without a hole up to the fork segment, timeline 2 from there on.
+    // 8. No gap. Timeline 1 runs without a hole up to the fork segment, timeline 2 from there on.
     const listing = await listArchive(archive);
     expect(listing.other).toEqual([]);
     expect(listing.history).toEqual(['00000002.history']);
@@ -243,8 +246,9 @@ describe('failover with an archive fed by walstream', () => {
     expect(tl2[0], summary).toBe(forkSeg);
     expect(tl2).toContain(parseWalName(seg2).segno);
     expect(tl2[tl2.length - 1]! >= parseWalName(seg3).segno, summary).toBe(true);
-    // The one .partial on timeline 2 is where streaming stopped, right after the last complete segment.
-    expect(segnos(2, listing.partial), summary).toEqual([tl2[tl2.length - 1]! + 1n]);
+    // A .partial on timeline 2 can only be where streaming stopped, right after the last complete segment
+    // (none when nothing past the last switch had arrived).
+    expect([[], [tl2[tl2.length - 1]! + 1n]], summary).toContainEqual(segnos(2, listing.partial));
     // The backup's WAL is in there: the first archived segment is no later than the data's.
     expect(tl1[0]! <= parseWalName(seg1).segno).toBe(true);
 
