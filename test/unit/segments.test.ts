@@ -1,0 +1,150 @@
+/**
+ * The overlapped fsync never reports flush for bytes that are not durable (issue 6, acceptance 5).
+ * A sink whose sync/close complete only when the test says so lets us look at flushLsn() at every step,
+ * including completions that finish out of order.
+ */
+import { describe, expect, it } from 'vitest';
+import { SegmentConsumer } from '../../src/segments.js';
+import type { CloseMode, WalSegmentWriter, WalSink } from '../../src/archive/sink.js';
+
+const SEG = 1 << 20;
+
+interface Pending { resolve: () => void; kind: 'sync' | CloseMode; segment: string; coversEnd: bigint }
+
+/** A sink whose durability the test controls: nothing is durable until the test releases it. */
+class ControlledSink implements WalSink {
+  readonly pending: Pending[] = [];
+  /** Durable end per segment name (absolute LSN), as the test released it. */
+  readonly durable = new Map<string, bigint>();
+  readonly starts = new Map<string, bigint>();
+  readonly written = new Map<string, number>();
+  renamed: string[] = [];
+  async list() { return []; }
+  async readHead() { return null; }
+  async writeFile() {}
+  openSegment(name: string): WalSegmentWriter {
+    const start = BigInt(parseInt(name.slice(16), 16)) * BigInt(SEG) + BigInt(parseInt(name.slice(8, 16), 16)) * 0x100000000n;
+    this.starts.set(name, start);
+    this.written.set(name, 0);
+    const defer = (kind: Pending['kind']) => new Promise<void>((resolve) => {
+      const coversEnd = start + BigInt(this.written.get(name)!);
+      this.pending.push({ kind, segment: name, coversEnd, resolve: () => {
+        this.durable.set(name, coversEnd);
+        if (kind === 'complete') this.renamed.push(name);
+        resolve();
+      } });
+    });
+    return {
+      write: (data) => { this.written.set(name, this.written.get(name)! + data.length); },
+      sync: () => defer('sync'),
+      close: (mode) => defer(mode),
+    };
+  }
+  /** The contiguous durable prefix from `from`: what an honest flush position may be. */
+  durablePrefix(from: bigint): bigint {
+    let end = from;
+    for (;;) {
+      const name = [...this.starts.entries()].find(([, s]) => s === end - (end % BigInt(SEG)))?.[0];
+      if (!name) return end;
+      const durable = this.durable.get(name) ?? this.starts.get(name)!;
+      if (durable <= end) return end;
+      end = durable;
+      if (end % BigInt(SEG) !== 0n) return end;
+    }
+  }
+  release(index: number) {
+    const [p] = this.pending.splice(index, 1);
+    p.resolve();
+  }
+}
+
+const tick = () => new Promise((r) => setImmediate(r));
+
+describe('SegmentConsumer durability', () => {
+  it('advances flush only over what fsync confirmed, also when completions finish out of order', async () => {
+    const start = 5n * BigInt(SEG);
+    const sink = new ControlledSink();
+    const completed: string[] = [];
+    const consumer = new SegmentConsumer({ sink, segmentSize: SEG, timeline: 1, startLsn: start, onSegment: (s) => completed.push(s.name), maxPendingCompletions: 4 });
+    const honest = () => expect(consumer.flushLsn()).toBeLessThanOrEqual(sink.durablePrefix(start));
+
+    // 2.5 segments in 64 kB pieces: two completions start in the background, nothing is durable yet.
+    const piece = new Uint8Array(64 * 1024);
+    let position = start;
+    for (let i = 0; i < 40; i++) {
+      const r = consumer.onData(position, piece);
+      expect(r).toBeUndefined(); // a synchronous sink and few pending completions: no waiting
+      position += BigInt(piece.length);
+      honest();
+    }
+    expect(consumer.writeLsn()).toBe(start + 40n * 65536n);
+    expect(consumer.flushLsn()).toBe(start);
+    expect(sink.pending.map((p) => `${p.kind}:${p.segment}`)).toEqual(['complete:000000010000000000000005', 'complete:000000010000000000000006']);
+
+    // The second segment's fsync finishes first: flush must not move past the first, still unsynced.
+    sink.release(1);
+    await tick();
+    honest();
+    expect(consumer.flushLsn()).toBe(start);
+    expect(completed).toEqual([]);
+
+    // A flush request now has to wait for the first completion and a sync of the current segment.
+    let flushed = false;
+    const flushing = consumer.flush().then(() => { flushed = true; });
+    await tick();
+    expect(flushed).toBe(false);
+    honest();
+
+    sink.release(0); // first segment durable → flush jumps over both completed segments
+    await tick();
+    honest();
+    expect(consumer.flushLsn()).toBe(start + 2n * BigInt(SEG));
+    expect(completed).toEqual(['000000010000000000000005', '000000010000000000000006']);
+    expect(flushed).toBe(false);
+
+    // More data arrives while the current segment's fsync is in flight: it is not covered by that fsync.
+    await tick();
+    const syncIndex = sink.pending.findIndex((p) => p.kind === 'sync');
+    expect(syncIndex).toBeGreaterThanOrEqual(0);
+    consumer.onData(position, piece);
+    position += BigInt(piece.length);
+    sink.release(syncIndex);
+    await flushing;
+    honest();
+    expect(consumer.flushLsn()).toBe(start + 40n * 65536n); // what was written when flush() was asked
+    expect(consumer.flushLsn()).toBeLessThan(consumer.writeLsn());
+
+    // close(): the segment in progress is kept as .partial, durable; then flush equals write.
+    const closing = consumer.close();
+    await tick();
+    const last = sink.pending.findIndex((p) => p.kind === 'partial');
+    expect(last).toBeGreaterThanOrEqual(0);
+    expect(consumer.flushLsn()).toBeLessThan(consumer.writeLsn());
+    sink.release(last);
+    await closing;
+    expect(consumer.flushLsn()).toBe(consumer.writeLsn());
+    honest();
+  });
+
+  it('makes the receiver wait when too many completions are pending (bounded memory)', async () => {
+    const sink = new ControlledSink();
+    const consumer = new SegmentConsumer({ sink, segmentSize: SEG, timeline: 1, startLsn: 0n, maxPendingCompletions: 2 });
+    const whole = new Uint8Array(SEG);
+    expect(consumer.onData(0n, whole)).toBeUndefined();
+    expect(consumer.onData(BigInt(SEG), whole)).toBeUndefined();
+    const third = consumer.onData(2n * BigInt(SEG), whole);
+    expect(third).toBeInstanceOf(Promise);
+    let resolved = false;
+    void (third as Promise<void>).then(() => { resolved = true; });
+    await tick();
+    expect(resolved).toBe(false);
+    sink.release(0);
+    await tick();
+    expect(resolved).toBe(true);
+  });
+
+  it('refuses WAL that does not start a segment at offset 0', () => {
+    const consumer = new SegmentConsumer({ sink: new ControlledSink(), segmentSize: SEG, timeline: 1, startLsn: 100n });
+    expect(() => consumer.onData(100n, new Uint8Array(10))).toThrow(/offset 100 of its segment/);
+  });
+});
