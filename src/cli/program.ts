@@ -3,19 +3,17 @@
  * error boundary: library errors become one stderr line and exit code 1, never a stack trace.
  */
 import { Command, CommanderError } from 'commander';
-import { createRequire } from 'node:module';
 import { receiveCommand } from './receive.js';
 import { cleanupCommand } from './cleanup.js';
 import { formatError } from './format-error.js';
+import { packageVersion } from './version.js';
 
-const require = createRequire(import.meta.url);
-const { version } = require('../../package.json') as { version: string };
 
 /** Build the whole CLI. */
 export function buildProgram(): Command {
   const program = new Command('walstream')
     .description('Stream PostgreSQL WAL into a durable archive over the replication protocol (a pg_receivewal replacement).')
-    .version(`walstream (pg-walstream) ${version}`, '-V, --version', 'print the version and exit')
+    .version(packageVersion(), '-V, --version', 'print the version and exit')
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText('after', `
 Commands at a glance:

@@ -9,6 +9,7 @@ import { ReplicationConnection } from '../connection.js';
 import { WalstreamError } from '../errors.js';
 import { parseLsn } from '../lsn.js';
 import { promptPassword } from './prompt.js';
+import { packageVersion } from './version.js';
 
 interface ReceiveFlags {
   directory?: string;
@@ -114,6 +115,7 @@ async function receive(flags: ReceiveFlags): Promise<void> {
 export function receiveCommand(): Command {
   return new Command('receive')
     .description('stream WAL from a server into an archive directory (pg_receivewal\'s flags)')
+    .version(packageVersion(), '-V, --version', 'print the version and exit')
     .option('-D, --directory <dir>', 'archive directory to write WAL segments and .history files to')
     .option('-E, --endpos <lsn>', 'exit after receiving WAL up to this LSN (e.g. 0/5000000)')
     .option('--if-not-exists', 'with --create-slot: no error if the slot already exists')
