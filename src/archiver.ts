@@ -139,9 +139,10 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
         if (isPermanent(explained) || (isAuthError(explained) && !this.streamedOnce) || this.options.loop === false) {
           throw explained;
         }
-        this.log('warn', `${(explained as Error).message}; retrying in ${Math.round(backoffMs / 1000)} s`);
         targetIndex++;
-        if (targetIndex % this.targets.length === 0) {
+        const wrapped = targetIndex % this.targets.length === 0;
+        this.log('warn', `${(explained as Error).message}; ${wrapped ? `retrying in ${Math.round(backoffMs / 1000)} s` : 'trying the next host'}`);
+        if (wrapped) {
           await sleep(backoffMs, this.abort.signal);
           backoffMs = Math.min(backoffMs * 2, MAX_BACKOFF_MS);
         }
@@ -190,6 +191,9 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
           });
           this.streamedOnce = true;
         } finally {
+          // WAL arrived: the configuration works, even if this session then ends in a lost connection
+          // (the usual end of a long stream), so later refusals by a host are retried, not fatal.
+          if (consumer.writeLsn() > startLsn) this.streamedOnce = true;
           // Whatever happened, what was received stays durable (.partial for the segment in progress).
           await consumer.close();
         }

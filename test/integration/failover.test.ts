@@ -136,8 +136,10 @@ describe('failover with an archive fed by walstream', () => {
     });
     stillRunning();
     const stderrAfterFailover = ws.output.stderr;
-    expect(stderrAfterFailover).toMatch(/retrying in \d+ s/);
-    expect(stderrAfterFailover).toContain(`connecting to host=127.0.0.1 port=${standby.port}`);
+    const lostAt = stderrAfterFailover.search(new RegExp(`port=${primary.port} .*lost`));
+    const reconnectAt = stderrAfterFailover.indexOf(`connecting to host=127.0.0.1 port=${standby.port}`);
+    expect(lostAt, stderrAfterFailover).toBeGreaterThan(0);
+    expect(reconnectAt, stderrAfterFailover).toBeGreaterThan(lostAt);
     expect(stderrAfterFailover).toMatch(/switched to timeline 2 at /);
     expect(stderrAfterFailover).toContain('wrote history file 00000002.history');
     mark(`walstream on timeline 2 (${((Date.now() - failoverAt) / 1000).toFixed(1)} s after the primary's stop), ${seg2} archived`);
@@ -223,6 +225,8 @@ describe('failover with an archive fed by walstream', () => {
     const exit = await ws.exited;
     expect(exit, ws.output.stderr).toEqual({ code: 0, signal: null });
     expect(ws.output.stderr.match(/starting log streaming/g)?.length ?? 0).toBeGreaterThanOrEqual(2);
+    // walstream streamed through the slot on the new primary too: its final status moved restart_lsn.
+    expect(lsnToBigInt((await standby.slotRestartLsn(SLOT)) ?? '0/0')).toBeGreaterThanOrEqual(lsnToBigInt(switch3));
     await primary.stop('fast');
     await standby.stop('fast');
     mark('walstream exited 0 on SIGINT; servers stopped');
@@ -254,7 +258,7 @@ describe('failover with an archive fed by walstream', () => {
 
     // Every complete segment equals the servers' own copy wherever one is left in their pg_wal
     // (the new primary holds both timelines; the old one still has timeline 1 from before the fork).
-    let compared = { tl1: 0, tl2: 0 };
+    const compared = { tl1: 0, tl2: 0 };
     const mismatched: string[] = [];
     for (const name of listing.complete) {
       const ours = await readFile(path.join(archive, name));
@@ -280,5 +284,56 @@ describe('failover with an archive fed by walstream', () => {
     mark(`archive checked: ${tl1.length} + ${tl2.length} complete segments, compared ${compared.tl1} + ${compared.tl2} with pg_wal`);
 
     console.log(`failover test timings:\n${marks.join('\n')}\nwalstream stderr:\n${ws.output.stderr}`);
+  });
+
+  it('keeps retrying a host that refuses it during the failover, once it has streamed', async () => {
+    // A refusal (here pg_hba.conf) is fatal only before walstream has ever streamed: a configuration
+    // mistake. After a lost connection it is a host not ready yet, to be retried like any other.
+    const primary = await startCluster({ segmentSizeMB: 1 });
+    const standby = await startStandby(primary);
+    await primary.createSlot(SLOT);
+    await standby.createSlot(SLOT);
+    const archive = await tempDir('walstream-archive-');
+    const ws = spawnWalstream([
+      'receive', '-D', archive, '-S', SLOT,
+      '-h', '127.0.0.1,127.0.0.1', '-p', `${primary.port},${standby.port}`, '-U', 'postgres', '-v',
+    ]);
+    await primary.generateWal(MB / 2);
+    const seg = segmentEndedBy(1, await primary.switchWal());
+    await waitFor(async () => existsSync(path.join(archive, seg)), { timeoutMs: 60_000, what: `${seg} in the archive` });
+
+    const hba = path.join(standby.dataDir, 'pg_hba.conf');
+    const hbaLines = await readFile(hba, 'utf8');
+    await writeFile(hba, 'host replication all 127.0.0.1/32 reject\n' + hbaLines);
+    await standby.reload();
+    await primary.stop('fast');
+    // Refused at least twice (a retry after the backoff), and still running.
+    await waitFor(async () => (ws.output.stderr.match(/pg_hba\.conf rejects replication connection/g)?.length ?? 0) >= 2 || ws.exitCode !== null, {
+      timeoutMs: 30_000,
+      what: 'walstream to be refused by the standby twice',
+    });
+    expect(ws.exitCode, ws.output.stderr).toBeNull();
+
+    await standby.promote();
+    await writeFile(hba, hbaLines);
+    await standby.reload();
+    await standby.generateWal(MB / 2);
+    const seg2 = segmentEndedBy(2, await standby.switchWal());
+    await waitFor(async () => existsSync(path.join(archive, seg2)) || ws.exitCode !== null, { timeoutMs: 60_000, what: `${seg2} in the archive` });
+    expect(ws.exitCode, ws.output.stderr).toBeNull();
+    expect(ws.output.stderr).toMatch(/switched to timeline 2 at /);
+    ws.kill('SIGINT');
+    expect(await ws.exited, ws.output.stderr).toEqual({ code: 0, signal: null });
+
+    const listing = await listArchive(archive);
+    const [forkText] = /^1\t([0-9A-F]+\/[0-9A-F]+)\t/m.exec(await readFile(path.join(archive, '00000002.history'), 'utf8'))!.slice(1);
+    const forkSeg = lsnToBigInt(forkText!) / SEGMENT;
+    const names = listing.complete.map(parseWalName);
+    const tl1 = names.filter((n) => n.timeline === 1).map((n) => n.segno);
+    const tl2 = names.filter((n) => n.timeline === 2).map((n) => n.segno);
+    const contiguous = (list: bigint[]) => list.every((s, i) => i === 0 || s === list[i - 1]! + 1n);
+    expect(contiguous(tl1) && contiguous(tl2), JSON.stringify(listing)).toBe(true);
+    expect(tl1[tl1.length - 1], JSON.stringify(listing)).toBe(forkSeg - 1n);
+    expect(tl2[0], JSON.stringify(listing)).toBe(forkSeg);
   });
 });
