@@ -26,6 +26,11 @@ export interface SegmentConsumerOptions {
   onSegment?: (segment: CompletedSegment) => void;
   /** How many finished segments may be syncing at once before receiving waits (default 2). */
   maxPendingCompletions?: number;
+  /**
+   * Start an fsync of the segment in progress in the background every this many bytes (default 4 MB;
+   * 0 = never), so the disk writes while WAL keeps arriving instead of all at the segment's end.
+   */
+  earlySyncBytes?: number;
 }
 
 interface PendingCompletion {
@@ -49,6 +54,9 @@ export class SegmentConsumer implements WalConsumer {
   private failure: Error | null = null;
   /** A write or open the sink has not finished (async sinks only). */
   private inFlight: Promise<void> | null = null;
+  private readonly earlySyncBytes: bigint;
+  private earlySyncFrom: bigint;
+  private earlySyncing = false;
 
   constructor(options: SegmentConsumerOptions) {
     this.sink = options.sink;
@@ -59,6 +67,8 @@ export class SegmentConsumer implements WalConsumer {
     this.maxPending = options.maxPendingCompletions ?? 2;
     this.written = options.startLsn;
     this.flushed = options.startLsn;
+    this.earlySyncBytes = BigInt(options.earlySyncBytes ?? 4 << 20);
+    this.earlySyncFrom = options.startLsn;
   }
 
   writeLsn(): bigint {
@@ -106,11 +116,32 @@ export class SegmentConsumer implements WalConsumer {
         return this.writeFrom(position, data, offset);
       };
       if (isPromise(wrote)) return this.track(wrote.then(next));
+      if (!full) this.maybeEarlySync();
       if (full) {
         const wait = this.completeCurrent(position);
         if (wait) return this.track(wait.then(() => this.writeFrom(position, data, offset)));
       }
     }
+  }
+
+  /**
+   * Background fsync of the segment in progress once enough is written since the last one. When it
+   * finishes with no completion pending (everything before this segment durable), flush moves to
+   * what it covered: never further.
+   */
+  private maybeEarlySync(): void {
+    if (this.earlySyncBytes === 0n || this.earlySyncing || !this.current) return;
+    if (this.written - this.earlySyncFrom < this.earlySyncBytes) return;
+    const target = this.written;
+    this.earlySyncFrom = target;
+    this.earlySyncing = true;
+    this.current.writer.sync().then(() => {
+      this.earlySyncing = false;
+      if (this.pending.length === 0 && target > this.flushed) this.flushed = target;
+    }, (err) => {
+      this.earlySyncing = false;
+      this.failure ??= err;
+    });
   }
 
   private track(promise: Promise<void>): Promise<void> {

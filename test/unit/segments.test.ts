@@ -126,6 +126,44 @@ describe('SegmentConsumer durability', () => {
     honest();
   });
 
+  it('early background fsyncs move flush only to what they covered, and not past an unsynced segment', async () => {
+    const sink = new ControlledSink();
+    const consumer = new SegmentConsumer({ sink, segmentSize: SEG, timeline: 1, startLsn: 0n, earlySyncBytes: 128 * 1024 });
+    const honest = () => expect(consumer.flushLsn()).toBeLessThanOrEqual(sink.durablePrefix(0n));
+    const piece = new Uint8Array(64 * 1024);
+    consumer.onData(0n, piece);
+    consumer.onData(65536n, piece); // 128 kB written: an early sync starts
+    expect(sink.pending.map((p) => p.kind)).toEqual(['sync']);
+    consumer.onData(131072n, piece); // written after the sync started: not covered by it
+    sink.release(0);
+    await tick();
+    honest();
+    expect(consumer.flushLsn()).toBe(131072n);
+
+    // Fill the segment and start the next: an early sync of segment 2 that finishes while segment 1's
+    // completion is still pending must not move flush.
+    let position = 196608n;
+    const syncOn = (seg: string) => sink.pending.findIndex((p) => p.kind === 'sync' && p.segment.endsWith(seg));
+    while (syncOn('1') < 0) {
+      consumer.onData(position, piece);
+      position += 65536n;
+      if (syncOn('0') >= 0) sink.release(syncOn('0')); // earlier syncs of segment 1 finish at once
+      await tick();
+      honest();
+    }
+    const kinds = sink.pending.map((p) => `${p.kind}:${p.segment.slice(-1)}`);
+    expect(kinds).toContain('complete:0');
+    expect(kinds).toContain('sync:1');
+    sink.release(sink.pending.findIndex((p) => p.kind === 'sync' && p.segment.endsWith('1')));
+    await tick();
+    honest();
+    expect(consumer.flushLsn()).toBeLessThan(BigInt(SEG));
+    sink.release(sink.pending.findIndex((p) => p.kind === 'complete'));
+    await tick();
+    honest();
+    expect(consumer.flushLsn()).toBe(BigInt(SEG));
+  });
+
   it('makes the receiver wait when too many completions are pending (bounded memory)', async () => {
     const sink = new ControlledSink();
     const consumer = new SegmentConsumer({ sink, segmentSize: SEG, timeline: 1, startLsn: 0n, maxPendingCompletions: 2 });
