@@ -4,6 +4,7 @@
  * The connection knows nothing of files; the receiver decides what the bytes mean.
  */
 import pg from 'pg';
+import type { Duplex } from 'node:stream';
 import { PgError, WalstreamError } from './errors.js';
 import { type ConnectionTarget, describeTarget, sslFallbackOrder, toPgClientConfig } from './conninfo.js';
 import {
@@ -12,15 +13,60 @@ import {
   decodeTimelineHistory, dropSlotCommand, readSlotCommand, timelineHistoryCommand,
 } from './protocol/commands.js';
 import { parseSizeSetting } from './lsn.js';
+import { FrameReader } from './protocol/framing.js';
+import {
+  Backend, type FieldDescription, columnValue, encodeCopyData, encodeCopyDone, encodeQuery,
+  parseDataRow, parseErrorFields, parseRowDescription,
+} from './protocol/backend.js';
 
 type Row = Record<string, unknown>;
 
-/** Handlers for the copy-both phase of START_REPLICATION. */
+/** Handlers for the copy-both phase of START_REPLICATION. Buffers are views valid only during the call. */
 export interface StreamHandlers {
-  /** One CopyData payload. The buffer may be reused by the parser after this returns: copy what you keep. */
+  /** WAL bytes (a piece of an XLogData message) starting at walStart. */
+  onWal(walStart: bigint, data: Buffer, serverWalEnd: bigint): void;
+  /** Any other CopyData payload (keepalives), complete. */
   onCopyData(payload: Buffer): void;
   /** The server ended the copy (end of timeline): answer with endCopy() to get the next-timeline result. */
   onCopyDone(): void;
+}
+
+/** The operation the connection is answering: one command or one streaming session at a time. */
+interface ActiveOperation {
+  onMessage(type: number, body: Buffer): void;
+  onWal(walStart: bigint, data: Buffer, serverWalEnd: bigint): void;
+  fail(err: Error): void;
+}
+
+/** Collects a simple-query response: the last result set's rows (as objects), the first error. */
+class ResultCollector {
+  fields: FieldDescription[] = [];
+  rows: Row[] = [];
+  error: Error | null = null;
+
+  /** Returns true at ReadyForQuery. */
+  take(type: number, body: Buffer): boolean {
+    switch (type) {
+      case Backend.RowDescription:
+        this.fields = parseRowDescription(body);
+        this.rows = [];
+        return false;
+      case Backend.DataRow: {
+        const values = parseDataRow(body);
+        const row: Row = {};
+        this.fields.forEach((f, i) => { row[f.name] = columnValue(values[i] ?? null, f.typeOid); });
+        this.rows.push(row);
+        return false;
+      }
+      case Backend.ErrorResponse:
+        this.error ??= new PgError(parseErrorFields(body));
+        return false;
+      case Backend.ReadyForQuery:
+        return true;
+      default:
+        return false; // CommandComplete, NoticeResponse, ParameterStatus, EmptyQueryResponse
+    }
+  }
 }
 
 /** Turn what `pg` throws into a PgError (server said it) or a WalstreamError (client side), one line each. */
@@ -38,14 +84,59 @@ export function toWalstreamError(err: unknown, context: string): Error {
 export class ReplicationConnection {
   private readonly client: pg.Client;
   readonly target: ConnectionTarget;
+  private readonly stream: Duplex;
+  private readonly reader: FrameReader;
+  private active: ActiveOperation | null = null;
   private closed = false;
   /** Set when the connection is lost or errors; later calls fail with it. */
   private failure: Error | undefined;
 
+  /**
+   * `pg` has connected and authenticated (it is idle at ReadyForQuery, nothing buffered): from here on
+   * this class reads the socket itself, so WAL goes from the socket's buffers to the consumer uncopied.
+   */
   private constructor(client: pg.Client, target: ConnectionTarget) {
     this.client = client;
     this.target = target;
-    client.on('error', (err) => { this.failure ??= toWalstreamError(err, `connection to ${describeTarget(target)} lost`); });
+    const lost = (err?: unknown) => {
+      this.failure ??= err ? toWalstreamError(err, `connection to ${describeTarget(target)} lost`)
+        : new WalstreamError('CONNECT_FAILED', `connection to ${describeTarget(target)} lost: the server closed it`);
+      const active = this.active;
+      this.active = null;
+      active?.fail(this.failure);
+    };
+    client.on('error', lost);
+    this.stream = (client as unknown as { connection: { stream: Duplex } }).connection.stream;
+    for (const listener of this.stream.listeners('data')) this.stream.removeListener('data', listener as (...args: unknown[]) => void);
+    this.reader = new FrameReader({
+      onMessage: (type, body) => this.active?.onMessage(type, body),
+      onWal: (walStart, data, serverWalEnd) => this.active?.onWal(walStart, data, serverWalEnd),
+    });
+    this.stream.on('data', (chunk: Buffer) => {
+      try {
+        this.reader.push(chunk);
+      } catch (err) {
+        lost(err);
+        this.destroy();
+      }
+    });
+    this.stream.on('close', () => { if (!this.closed) lost(); });
+  }
+
+  /** Start an operation: write its message and route the replies to it until it finishes. */
+  private run<T>(message: Buffer, make: (finish: (result: T | Error) => void) => Omit<ActiveOperation, 'fail'>): Promise<T> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.active) return Promise.reject(new WalstreamError('PROTOCOL', 'a replication command is already running on this connection'));
+    return new Promise<T>((resolve, reject) => {
+      const finish = (result: T | Error) => {
+        if (this.active === operation) this.active = null;
+        if (result instanceof Error) reject(result);
+        else resolve(result);
+      };
+      const operation: ActiveOperation = { ...make(finish), fail: (err) => finish(err) };
+      this.active = operation;
+      this.stream.write(message);
+    });
   }
 
   /**
@@ -82,13 +173,18 @@ export class ReplicationConnection {
 
   /** Run one replication or SQL command over the simple protocol; rows as objects. */
   async command(text: string): Promise<Row[]> {
-    if (this.failure) throw this.failure;
-    try {
-      const result = await this.client.query(text);
-      return (Array.isArray(result) ? result[result.length - 1]?.rows : result.rows) ?? [];
-    } catch (err) {
-      throw toWalstreamError(err, `${text.split(' ')[0]} failed on ${describeTarget(this.target)}`);
-    }
+    const collector = new ResultCollector();
+    return this.run<Row[]>(encodeQuery(text), (finish) => ({
+      onMessage: (type, body) => {
+        if (type === Backend.CopyBothResponse || type === Backend.CopyOutResponse) {
+          finish(new WalstreamError('PROTOCOL', `${text.split(' ')[0]} unexpectedly started a COPY`));
+          this.destroy();
+        } else if (collector.take(type, body)) {
+          finish(collector.error ?? collector.rows);
+        }
+      },
+      onWal: () => {},
+    }));
   }
 
   /** IDENTIFY_SYSTEM: system identifier, current timeline, current WAL position. */
@@ -141,49 +237,50 @@ export class ReplicationConnection {
    * or the connection fails.
    */
   async startStreaming(commandText: string, handlers: StreamHandlers): Promise<TimelineEnd | null> {
-    if (this.failure) throw this.failure;
-    const connection = (this.client as unknown as { connection: NodeJS.EventEmitter }).connection;
-    const onCopyData = (msg: { chunk: Buffer }) => handlers.onCopyData(msg.chunk);
-    const onCopyDone = () => handlers.onCopyDone();
-    connection.on('copyData', onCopyData);
-    connection.on('copyDone', onCopyDone);
+    const collector = new ResultCollector();
     try {
-      const result = (await this.client.query(commandText)) as unknown as pg.QueryResult | pg.QueryResult[];
-      const sets = Array.isArray(result) ? result : [result];
-      const end = sets.find((s) => s.fields?.some((f) => f.name === 'next_tli'));
-      return end && end.rows.length > 0 ? decodeTimelineEnd(end.rows[0]) : null;
+      return await this.run<TimelineEnd | null>(encodeQuery(commandText), (finish) => ({
+        onMessage: (type, body) => {
+          if (type === Backend.CopyBothResponse) {
+            this.reader.copyMode = true;
+          } else if (type === Backend.CopyData) {
+            handlers.onCopyData(body);
+          } else if (type === Backend.CopyDone) {
+            this.reader.copyMode = false;
+            handlers.onCopyDone();
+          } else if (collector.take(type, body)) {
+            this.reader.copyMode = false;
+            const row = collector.rows[0];
+            finish(collector.error ?? (row && 'next_tli' in row ? decodeTimelineEnd(row) : null));
+          }
+        },
+        onWal: (walStart, data, serverWalEnd) => handlers.onWal(walStart, data, serverWalEnd),
+      }));
     } catch (err) {
-      throw toWalstreamError(this.failure ?? err, `streaming from ${describeTarget(this.target)} failed`);
-    } finally {
-      connection.off('copyData', onCopyData);
-      connection.off('copyDone', onCopyDone);
+      throw toWalstreamError(err, `streaming from ${describeTarget(this.target)} failed`);
     }
   }
 
   /** Send one CopyData message (a status update) during copy-both. */
   sendCopyData(payload: Buffer): void {
     if (this.closed || this.failure) return;
-    (this.client as unknown as { connection: { sendCopyFromChunk(b: Buffer): void } }).connection.sendCopyFromChunk(payload);
+    this.stream.write(encodeCopyData(payload));
   }
 
   /** Send CopyDone: ask the server to end streaming; startStreaming then resolves. */
   endCopy(): void {
     if (this.closed || this.failure) return;
-    (this.client as unknown as { connection: { endCopyFrom(): void } }).connection.endCopyFrom();
+    this.stream.write(encodeCopyDone());
   }
 
   /** Stop reading from the socket (backpressure); the server blocks once the TCP window fills. */
   pause(): void {
-    this.socket()?.pause();
+    this.stream.pause();
   }
 
   /** Resume reading from the socket. */
   resume(): void {
-    this.socket()?.resume();
-  }
-
-  private socket(): NodeJS.ReadableStream | undefined {
-    return (this.client as unknown as { connection: { stream?: NodeJS.ReadableStream } }).connection.stream;
+    this.stream.resume();
   }
 
   /** Close the connection (Terminate). Safe to call twice. */
@@ -196,7 +293,6 @@ export class ReplicationConnection {
   /** Destroy the socket at once, without a goodbye (used when the server stops answering). */
   destroy(): void {
     this.closed = true;
-    const stream = this.socket() as unknown as { destroy?: () => void } | undefined;
-    stream?.destroy?.();
+    this.stream.destroy();
   }
 }

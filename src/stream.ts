@@ -135,7 +135,7 @@ export async function runStreamSession(conn: ReplicationConnection, consumer: Wa
     expected = walStart + BigInt(length);
     const result = length > 0 ? consumer.onData(walStart, length === data.length ? data : data.subarray(0, length), serverWalEnd) : undefined;
     if (options.endLsn !== undefined && expected >= options.endLsn) finish('endpos');
-    else if (options.synchronous && !syncScheduled) { syncScheduled = true; setImmediate(flushAndReport); }
+    else if (options.synchronous && !syncScheduled) { syncScheduled = true; queueMicrotask(flushAndReport); }
     return result;
   };
 
@@ -152,20 +152,24 @@ export async function runStreamSession(conn: ReplicationConnection, consumer: Wa
     if (failure) return;
     try {
       const message = decodeServerCopyMessage(payload);
-      if (message.kind === 'keepalive') {
-        if (message.replyRequested && !stopping) {
-          if (options.reportFlush) consumer.flush().then(() => sendStatus(), fail);
-          else sendStatus();
-        }
-        return;
+      if (message.kind === 'keepalive' && message.replyRequested && !stopping) {
+        if (options.reportFlush) consumer.flush().then(() => sendStatus(), fail);
+        else sendStatus();
       }
-      if (stopping) return; // bytes in flight after our CopyDone are not archived
+    } catch (err) {
+      fail(err);
+    }
+  };
+
+  const onWal = (walStart: bigint, data: Buffer, serverWalEnd: bigint) => {
+    if (failure || stopping) return; // bytes in flight after our CopyDone are not archived
+    try {
       if (busy) {
-        // The consumer is still writing: keep a copy (the parser may reuse its buffer) until it is done.
-        backlog.push({ walStart: message.walStart, data: Buffer.from(message.data), serverWalEnd: message.serverWalEnd });
+        // The consumer is still writing: keep a copy until it is done (the socket is paused meanwhile).
+        backlog.push({ walStart, data: Buffer.from(data), serverWalEnd });
         return;
       }
-      const result = deliver(message.walStart, message.data, message.serverWalEnd);
+      const result = deliver(walStart, data, serverWalEnd);
       if (isPromise(result)) {
         conn.pause();
         busy = result.then(drain).then(() => {
@@ -186,7 +190,7 @@ export async function runStreamSession(conn: ReplicationConnection, consumer: Wa
   timer?.unref();
 
   try {
-    const streaming = conn.startStreaming(startReplicationCommand(options), { onCopyData, onCopyDone: endCopy });
+    const streaming = conn.startStreaming(startReplicationCommand(options), { onWal, onCopyData, onCopyDone: endCopy });
     // First status update right away, as pg_receivewal does, so the server knows our positions.
     if (!stopping) setImmediate(() => { if (!stopping && !failure) sendStatus(); });
     else setImmediate(endCopy);

@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { receiveCommand } from './receive.js';
 import { cleanupCommand } from './cleanup.js';
+import { benchCommand } from './bench.js';
 import { formatError } from './format-error.js';
 import { packageVersion } from './version.js';
 
@@ -25,6 +26,7 @@ Commands at a glance:
       remove segments older than the restart point`);
   program.addCommand(receiveCommand());
   program.addCommand(cleanupCommand());
+  program.addCommand(benchCommand());
   program.command('restore').description('copy WALFILE from the archive to DEST for restore_command (walstream restore WALFILE DEST -D ARCHIVE)').allowUnknownOption().argument('[args...]');
   return program;
 }

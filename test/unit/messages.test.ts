@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Parser } from 'pg-protocol/dist/parser.js';
+import { FrameReader } from '../../src/protocol/framing.js';
 import { decodeServerCopyMessage, encodeStatusUpdate, pgNow, pgTimeToDate } from '../../src/protocol/messages.js';
 
 function xlogData(walStart: bigint, walEnd: bigint, time: bigint, data: Buffer): Buffer {
@@ -19,15 +19,6 @@ function keepalive(walEnd: bigint, time: bigint, reply: boolean): Buffer {
   buf.writeBigInt64BE(time, 9);
   buf[17] = reply ? 1 : 0;
   return buf;
-}
-
-/** Wrap a payload as the wire CopyData message ('d', int32 length, payload). */
-function copyDataFrame(payload: Buffer): Buffer {
-  const frame = Buffer.alloc(5 + payload.length);
-  frame[0] = 0x64;
-  frame.writeInt32BE(4 + payload.length, 1);
-  payload.copy(frame, 5);
-  return frame;
 }
 
 describe('decodeServerCopyMessage', () => {
@@ -52,30 +43,87 @@ describe('decodeServerCopyMessage', () => {
     expect(() => decodeServerCopyMessage(Buffer.from([0x71, 0]))).toThrow(/type 0x71/);
     expect(() => decodeServerCopyMessage(Buffer.alloc(0))).toThrow(/empty/);
   });
-  it('decodes the same messages whatever byte offset the socket splits the stream at', () => {
-    const payloads = [
-      xlogData(0x3000000n, 0x3000100n, 1n, Buffer.from(Array.from({ length: 300 }, (_, i) => i & 0xff))),
-      keepalive(0x3000100n, 2n, true),
-      xlogData(0x300012cn, 0x3000200n, 3n, Buffer.from('tail')),
-    ];
-    const stream = Buffer.concat(payloads.map(copyDataFrame));
-    const expected = payloads.map((p) => decodeServerCopyMessage(Buffer.from(p)));
-    const normalise = (m: ReturnType<typeof decodeServerCopyMessage>) => (m.kind === 'xlogdata' ? { ...m, data: Buffer.from(m.data) } : m);
-    for (let split = 0; split <= stream.length; split++) {
-      for (const second of [split, Math.min(stream.length, split + 7)]) {
-        // pg-protocol may write into buffers it was given (mergeBuffer reuses them): a fresh copy each time.
-        const wire = Buffer.from(stream);
-        const parser = new Parser();
-        const seen: ReturnType<typeof normalise>[] = [];
-        const onMessage = (msg: { name: string; chunk?: Buffer }) => {
-          if (msg.name === 'copyData') seen.push(normalise(decodeServerCopyMessage(msg.chunk!))); // copy before the parser reuses its buffer
-        };
-        parser.parse(wire.subarray(0, split), onMessage as never);
-        parser.parse(wire.subarray(split, second), onMessage as never);
-        parser.parse(wire.subarray(second), onMessage as never);
-        expect(seen, `split at ${split}/${second}`).toEqual(expected.map(normalise));
-      }
+});
+
+describe('FrameReader', () => {
+  /** Run a byte stream through a fresh reader, split at the given offsets; collect what it reports. */
+  function readSplit(stream: Buffer, splits: number[]) {
+    const events: unknown[] = [];
+    let wal: { walStart: bigint; bytes: Buffer; serverWalEnd: bigint } | null = null;
+    const flushWal = () => { if (wal) events.push({ wal: wal.walStart, bytes: wal.bytes.toString('hex'), end: wal.serverWalEnd }); wal = null; };
+    const reader = new FrameReader({
+      onMessage: (type, body) => {
+        flushWal();
+        if (type === 0x57) reader.copyMode = true; // CopyBothResponse
+        events.push({ type: String.fromCharCode(type), body: body.toString('hex') });
+      },
+      onWal: (walStart, data, serverWalEnd) => {
+        // WAL pieces of one message arrive in order; join them to compare with the unsplit run.
+        if (wal && wal.walStart + BigInt(wal.bytes.length) === walStart) wal.bytes = Buffer.concat([wal.bytes, data]);
+        else { flushWal(); wal = { walStart, bytes: Buffer.from(data), serverWalEnd }; }
+      },
+    });
+    let previous = 0;
+    for (const split of [...splits, stream.length]) {
+      reader.push(stream.subarray(previous, split));
+      previous = split;
     }
+    flushWal();
+    return events;
+  }
+
+  function frame(type: string, body: Buffer): Buffer {
+    const out = Buffer.alloc(5 + body.length);
+    out[0] = type.charCodeAt(0);
+    out.writeInt32BE(4 + body.length, 1);
+    body.copy(out, 5);
+    return out;
+  }
+
+  const stream = Buffer.concat([
+    frame('W', Buffer.from([0, 0, 0])), // CopyBothResponse: the reader enters copy mode
+    frame('d', xlogData(0x3000000n, 0x3000100n, 1n, Buffer.from(Array.from({ length: 300 }, (_, i) => i & 0xff)))),
+    frame('d', keepalive(0x3000100n, 2n, true)),
+    frame('d', xlogData(0x300012cn, 0x3000200n, 3n, Buffer.from('tail'))),
+    frame('d', xlogData(0x3000130n, 0x3000200n, 4n, Buffer.alloc(0))), // header only
+    frame('c', Buffer.alloc(0)), // CopyDone
+    frame('C', Buffer.from('START_STREAMING\0')),
+  ]);
+
+  it('reports the same messages and WAL bytes wherever the socket splits the stream (every offset, and pairs)', () => {
+    const expected = readSplit(stream, []);
+    expect(expected).toEqual([
+      { type: 'W', body: '000000' },
+      { wal: 0x3000000n, bytes: Buffer.from(Array.from({ length: 300 }, (_, i) => i & 0xff)).toString('hex'), end: 0x3000100n },
+      { type: 'd', body: keepalive(0x3000100n, 2n, true).toString('hex') },
+      { wal: 0x300012cn, bytes: Buffer.from('tail').toString('hex'), end: 0x3000200n },
+      { type: 'c', body: '' },
+      { type: 'C', body: Buffer.from('START_STREAMING\0').toString('hex') },
+    ]);
+    for (let a = 0; a <= stream.length; a++) {
+      expect(readSplit(stream, [a]), `split at ${a}`).toEqual(expected);
+      for (const b of [a + 1, a + 7, a + 26]) if (b <= stream.length) expect(readSplit(stream, [a, b]), `split at ${a},${b}`).toEqual(expected);
+    }
+    // one byte at a time
+    expect(readSplit(stream, Array.from({ length: stream.length }, (_, i) => i))).toEqual(expected);
+  });
+
+  it('hands WAL on as views of the input, without copying', () => {
+    const views: Buffer[] = [];
+    const reader = new FrameReader({ onMessage: () => {}, onWal: (_s, data) => views.push(data) });
+    reader.copyMode = true;
+    const input = frame('d', xlogData(1n, 2n, 3n, Buffer.from('abcdef')));
+    reader.push(input);
+    expect(views).toHaveLength(1);
+    expect(views[0].buffer).toBe(input.buffer);
+  });
+
+  it('rejects a short XLogData and a bad length, naming them', () => {
+    const reader = new FrameReader({ onMessage: () => {}, onWal: () => {} });
+    reader.copyMode = true;
+    expect(() => reader.push(frame('d', Buffer.from([0x77, 1, 2])))).toThrow(/XLogData message too short: 3 bytes/);
+    const bad = new FrameReader({ onMessage: () => {}, onWal: () => {} });
+    expect(() => bad.push(Buffer.from([0x5a, 0, 0, 0, 2]))).toThrow(/invalid message length 2/);
   });
 });
 
