@@ -4,6 +4,7 @@
  * The connection knows nothing of files; the receiver decides what the bytes mean.
  */
 import pg from 'pg';
+import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { PgError, WalstreamError } from './errors.js';
 import { type ConnectionTarget, describeTarget, sslFallbackOrder, toPgClientConfig } from './conninfo.js';
@@ -80,6 +81,33 @@ export function toWalstreamError(err: unknown, context: string): Error {
   return new WalstreamError('CONNECT_FAILED', `${context}: ${message}`, { cause: err });
 }
 
+/**
+ * A plain TCP socket that reads into one reused buffer (net.Socket's `onread`), so streaming makes no
+ * garbage per read and memory stays flat. Until `deliver` is replaced, reads are copied and emitted as
+ * 'data' for pg's startup and authentication; afterwards they go straight to the frame reader.
+ * TLS sockets are left to pg: the TLS layer reads the socket itself.
+ */
+interface ReusingSocket {
+  socket: net.Socket;
+  deliver: (view: Buffer) => boolean | void;
+}
+
+const READ_BUFFER_SIZE = 256 * 1024;
+
+function reusingSocket(): ReusingSocket {
+  const holder = {} as ReusingSocket;
+  // `onread` is accepted by the constructor since Node 15 (docs: net.Socket options); @types/node 20 lacks it.
+  const options = {
+    onread: {
+      buffer: Buffer.allocUnsafe(READ_BUFFER_SIZE),
+      callback: (bytes: number, buffer: Uint8Array) => holder.deliver(Buffer.from(buffer.buffer, buffer.byteOffset, bytes)),
+    },
+  } as net.SocketConstructorOpts;
+  holder.socket = new net.Socket(options);
+  holder.deliver = (view) => { holder.socket.emit('data', Buffer.from(view)); };
+  return holder;
+}
+
 /** A physical replication connection (startup parameter replication=true). */
 export class ReplicationConnection {
   private readonly client: pg.Client;
@@ -95,7 +123,7 @@ export class ReplicationConnection {
    * `pg` has connected and authenticated (it is idle at ReadyForQuery, nothing buffered): from here on
    * this class reads the socket itself, so WAL goes from the socket's buffers to the consumer uncopied.
    */
-  private constructor(client: pg.Client, target: ConnectionTarget) {
+  private constructor(client: pg.Client, target: ConnectionTarget, reusing: ReusingSocket | null) {
     this.client = client;
     this.target = target;
     const lost = (err?: unknown) => {
@@ -112,14 +140,16 @@ export class ReplicationConnection {
       onMessage: (type, body) => this.active?.onMessage(type, body),
       onWal: (walStart, data, serverWalEnd) => this.active?.onWal(walStart, data, serverWalEnd),
     });
-    this.stream.on('data', (chunk: Buffer) => {
+    const onChunk = (chunk: Buffer) => {
       try {
         this.reader.push(chunk);
       } catch (err) {
         lost(err);
         this.destroy();
       }
-    });
+    };
+    if (reusing) reusing.deliver = onChunk; // the read buffer is reused: everything downstream copies what it keeps
+    else this.stream.on('data', onChunk);
     this.stream.on('close', () => { if (!this.closed) lost(); });
   }
 
@@ -148,12 +178,13 @@ export class ReplicationConnection {
     const attempts = sslFallbackOrder(target);
     let lastError: unknown;
     for (const ssl of attempts) {
-      const config = { ...toPgClientConfig(target), ssl, replication: 'true' } as pg.ClientConfig & { replication: string };
+      const reusing = ssl === false ? reusingSocket() : null;
+      const config = { ...toPgClientConfig(target), ssl, replication: 'true', ...(reusing ? { stream: () => reusing.socket } : {}) } as pg.ClientConfig & { replication: string };
       const client = new pg.Client(config);
       client.on('error', () => { /* handled through the failing call */ });
       try {
         await client.connect();
-        return new ReplicationConnection(client, target);
+        return new ReplicationConnection(client, target, reusing);
       } catch (err) {
         lastError = err;
         await client.end().catch(() => {});
