@@ -201,6 +201,17 @@ export class SegmentConsumer implements WalConsumer {
     }
   }
 
+  /** Blocking flush when nothing runs in the background and the sink can (see WalSegmentWriter.syncNow). */
+  flushNow(): boolean {
+    if (this.failure) throw this.failure;
+    if (this.flushed >= this.written) return true;
+    if (this.inFlight || this.pending.length > 0 || !this.current?.writer.syncNow) return false;
+    const target = this.written;
+    this.current.writer.syncNow();
+    if (target > this.flushed) this.flushed = target;
+    return true;
+  }
+
   /**
    * Finish: wait for every background completion, then keep the segment in progress durable as
    * NAME.partial (streaming stopped inside it). After this, flushLsn() equals writeLsn().

@@ -23,6 +23,8 @@ export interface WalConsumer {
   flushLsn(): bigint;
   /** Make everything written durable; resolves when flushLsn() has caught up with what was written. */
   flush(): Promise<void>;
+  /** Optional: flush at once, blocking; returns false when that is not possible now (then use flush()). */
+  flushNow?(): boolean;
   /**
    * Before the final status update: resolve once the positions to report are final (default: flush()).
    * The raw receiver waits here until its caller has taken, and acknowledged, every queued chunk.
@@ -108,6 +110,17 @@ export async function runStreamSession(conn: ReplicationConnection, consumer: Wa
     syncScheduled = false;
     if (flushing) {
       flushAgain = true;
+      return;
+    }
+    try {
+      // Like pg_receivewal: fsync right after the batch, then report. WAL arriving meanwhile waits in
+      // the socket and makes the next batch (a natural group commit).
+      if (consumer.flushNow?.()) {
+        sendStatus();
+        return;
+      }
+    } catch (err) {
+      fail(err);
       return;
     }
     flushing = true;

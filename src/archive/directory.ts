@@ -62,6 +62,15 @@ class DirectorySegmentWriter implements WalSegmentWriter {
     return this.queue;
   }
 
+  syncNow(): void {
+    if (this.sink.noSync) return;
+    try {
+      fs.fdatasyncSync(this.fd);
+    } catch (err) {
+      throw ioError('fsync', this.sink.pathOf(this.name + '.partial'), err);
+    }
+  }
+
   close(mode: CloseMode): Promise<void> {
     const partial = this.sink.pathOf(this.name + '.partial');
     const final = this.sink.pathOf(this.name);

@@ -19,6 +19,11 @@ export interface WalSegmentWriter {
   write(data: Uint8Array): void | Promise<void>;
   /** Make everything written so far durable; resolves only when it is. */
   sync(): Promise<void>;
+  /**
+   * Optional: make everything written so far durable before returning (a blocking fsync). Used in
+   * synchronous mode, where the fsync is the latency a committing transaction waits for.
+   */
+  syncNow?(): void;
   /** Finish the segment (see CloseMode). Resolves when the result is durable. */
   close(mode: CloseMode): Promise<void>;
 }
