@@ -181,6 +181,26 @@ describe('SegmentConsumer durability', () => {
     expect(resolved).toBe(true);
   });
 
+  it('flushNow (synchronous mode) syncs at once only when nothing is pending, else defers to flush()', async () => {
+    const sink = new ControlledSink();
+    let syncedNow = 0;
+    const open = sink.openSegment.bind(sink);
+    sink.openSegment = (name: string) => ({ ...open(name), syncNow: () => { syncedNow++; sink.durable.set(name, sink.starts.get(name)! + BigInt(sink.written.get(name)!)); } });
+    const consumer = new SegmentConsumer({ sink, segmentSize: SEG, timeline: 1, startLsn: 0n, earlySyncBytes: 0 });
+    consumer.onData(0n, new Uint8Array(1000));
+    expect(consumer.flushNow()).toBe(true);
+    expect(syncedNow).toBe(1);
+    expect(consumer.flushLsn()).toBe(1000n);
+    consumer.onData(1000n, new Uint8Array(SEG)); // completes segment 0 (pending) and writes into segment 1
+    expect(consumer.flushNow()).toBe(false); // a completion is still pending: not durable yet
+    expect(consumer.flushLsn()).toBe(1000n);
+    sink.release(0);
+    await tick();
+    expect(consumer.flushLsn()).toBe(BigInt(SEG));
+    expect(consumer.flushNow()).toBe(true);
+    expect(consumer.flushLsn()).toBe(BigInt(SEG) + 1000n);
+  });
+
   it('refuses WAL that does not start a segment at offset 0', () => {
     const consumer = new SegmentConsumer({ sink: new ControlledSink(), segmentSize: SEG, timeline: 1, startLsn: 100n });
     expect(() => consumer.onData(100n, new Uint8Array(10))).toThrow(/offset 100 of its segment/);
