@@ -92,7 +92,6 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
   private readonly targets: ConnectionTarget[];
   readonly sink: WalSink;
   private readonly abort = new AbortController();
-  private connection: ReplicationConnection | null = null;
   private consumer: SegmentConsumer | null = null;
   private streamedOnce = false;
 
@@ -102,7 +101,7 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
     const connection = typeof options.connection === 'string' ? { connectionString: options.connection } : options.connection;
     this.targets = resolveTargets(connection, options.env ?? process.env, options.applicationName ?? 'walstream');
     if (options.sink) this.sink = options.sink;
-    else if (options.directory) this.sink = new DirectorySink(options.directory, { noSync: options.noSync });
+    else if (options.directory) this.sink = new DirectorySink(options.directory, { noSync: options.noSync, preallocate: options.synchronous });
     else throw new WalstreamError('BAD_OPTION', 'no archive given: pass `directory` (or `sink`)');
   }
 
@@ -124,6 +123,14 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
   /** Run until endLsn or stop(); rejects on a fatal error (or any error when loop is false). */
   async run(): Promise<void> {
     if (this.sink instanceof DirectorySink) await this.sink.check();
+    try {
+      await this.runLoop();
+    } finally {
+      await this.sink.close?.();
+    }
+  }
+
+  private async runLoop(): Promise<void> {
     let backoffMs = 1000;
     let targetIndex = 0;
     for (;;) {
@@ -154,7 +161,6 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
   private async streamOnce(target: ConnectionTarget): Promise<'done'> {
     this.log('debug', `connecting to ${describeTarget(target)}`);
     const conn = await ReplicationConnection.open(target);
-    this.connection = conn;
     try {
       const version = await conn.serverVersion();
       if (version < 130000) {
@@ -213,7 +219,6 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
         if (this.abort.signal.aborted) return 'done';
       }
     } finally {
-      this.connection = null;
       await conn.close();
     }
   }

@@ -16,7 +16,17 @@ const closeFd = promisify(fs.close);
 export interface DirectorySinkOptions {
   /** Skip every fsync: faster, not crash-safe. For tests only (pg_receivewal's --no-sync). */
   noSync?: boolean;
+  /**
+   * Zero-fill segment files before use, the next one prepared in the background. Writes every segment
+   * twice, but an fdatasync into allocated blocks needs no journal commit: about 100 µs less per flush
+   * on ext4, which is what a synchronous commit waits for. Used in synchronous mode.
+   */
+  preallocate?: boolean;
 }
+
+/** The zero-filled file prepared for the next segment (a dot-file: no WAL tool takes it for WAL). */
+const SPARE = '.walstream-spare';
+const ZEROS = Buffer.alloc(1 << 20);
 
 function ioError(what: string, file: string, err: unknown): WalstreamError {
   const reason = (err as NodeJS.ErrnoException)?.code ?? (err as Error)?.message ?? String(err);
@@ -33,10 +43,25 @@ export async function syncDirectory(dir: string): Promise<void> {
   }
 }
 
+/** Blocking variant of syncDirectory (synchronous mode, once per segment). */
+function syncDirectorySync(dir: string): void {
+  const fd = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 class DirectorySegmentWriter implements WalSegmentWriter {
   /** Async operations on this fd run one after another (never close while an fsync runs). */
   private queue: Promise<void> = Promise.resolve();
   private position = 0;
+  /**
+   * Whether the directory entry of NAME.partial is known durable. A new file's name survives a crash
+   * only once its directory is fsynced: done before the first flush that reports its data.
+   */
+  private entrySynced = false;
 
   constructor(
     private readonly sink: DirectorySink,
@@ -58,7 +83,13 @@ class DirectorySegmentWriter implements WalSegmentWriter {
 
   sync(): Promise<void> {
     if (this.sink.noSync) return this.queue;
-    this.queue = this.queue.then(() => fdatasync(this.fd)).catch((err) => { throw ioError('fsync', this.sink.pathOf(this.name + '.partial'), err); });
+    this.queue = this.queue.then(async () => {
+      await fdatasync(this.fd);
+      if (!this.entrySynced) {
+        await syncDirectory(this.sink.directory);
+        this.entrySynced = true;
+      }
+    }).catch((err) => { throw ioError('fsync', this.sink.pathOf(this.name + '.partial'), err); });
     return this.queue;
   }
 
@@ -66,6 +97,10 @@ class DirectorySegmentWriter implements WalSegmentWriter {
     if (this.sink.noSync) return;
     try {
       fs.fdatasyncSync(this.fd);
+      if (!this.entrySynced) {
+        syncDirectorySync(this.sink.directory);
+        this.entrySynced = true;
+      }
     } catch (err) {
       throw ioError('fsync', this.sink.pathOf(this.name + '.partial'), err);
     }
@@ -78,6 +113,7 @@ class DirectorySegmentWriter implements WalSegmentWriter {
       try {
         if (!this.sink.noSync) await fsyncFd(this.fd);
         await closeFd(this.fd);
+        if (mode === 'partial' && !this.entrySynced && !this.sink.noSync) await syncDirectory(this.sink.directory);
         if (mode === 'complete') {
           await fs.promises.rename(partial, final);
           if (!this.sink.noSync) await syncDirectory(this.sink.directory);
@@ -105,10 +141,14 @@ class DirectorySegmentWriter implements WalSegmentWriter {
 export class DirectorySink implements WalSink {
   readonly directory: string;
   readonly noSync: boolean;
+  readonly preallocate: boolean;
+  private spare: { state: 'none' | 'preparing' | 'ready'; size: number } = { state: 'none', size: 0 };
+  private spareTask: Promise<void> = Promise.resolve();
 
   constructor(directory: string, options: DirectorySinkOptions = {}) {
     this.directory = directory;
     this.noSync = options.noSync ?? false;
+    this.preallocate = options.preallocate ?? false;
   }
 
   /** Absolute path of a file in the archive. */
@@ -126,6 +166,54 @@ export class DirectorySink implements WalSink {
       const reason = (err as NodeJS.ErrnoException)?.code === 'ENOENT' ? 'does not exist' : (err as Error).message;
       throw new WalstreamError('ARCHIVE_MISSING', `archive directory "${this.directory}" ${reason}; create it (mkdir) or pass an existing directory with -D`);
     }
+    await this.removeSpare();
+  }
+
+  /** Release what the sink holds: the prepared spare file. */
+  async close(): Promise<void> {
+    await this.removeSpare();
+  }
+
+  private async removeSpare(): Promise<void> {
+    await this.spareTask;
+    this.spare = { state: 'none', size: 0 };
+    await fs.promises.rm(this.pathOf(SPARE), { force: true });
+    await fs.promises.rm(this.pathOf(SPARE + '.tmp'), { force: true });
+  }
+
+  /** Zero-fill the next segment's file in the background (preallocate mode). */
+  private prepareSpare(size: number): void {
+    if (this.spare.state !== 'none') return;
+    this.spare = { state: 'preparing', size };
+    const temp = this.pathOf(SPARE + '.tmp');
+    this.spareTask = (async () => {
+      const handle = await fs.promises.open(temp, 'w');
+      try {
+        for (let offset = 0; offset < size; offset += ZEROS.length) await handle.write(ZEROS, 0, Math.min(ZEROS.length, size - offset), offset);
+        if (!this.noSync) await handle.datasync();
+      } finally {
+        await handle.close();
+      }
+      await fs.promises.rename(temp, this.pathOf(SPARE));
+    })().then(
+      () => { if (this.spare.state === 'preparing') this.spare = { state: 'ready', size }; },
+      () => { this.spare = { state: 'none', size: 0 }; }, // the next segment is zero-filled in place instead
+    );
+  }
+
+  /** A new, zero-filled NAME.partial: the spare renamed if ready, else filled now (as pg_receivewal does). */
+  private createPreallocated(partial: string, size: number): number {
+    if (this.spare.state === 'ready' && this.spare.size === size) {
+      this.spare = { state: 'none', size: 0 };
+      fs.renameSync(this.pathOf(SPARE), partial);
+      this.prepareSpare(size);
+      return fs.openSync(partial, 'r+');
+    }
+    const fd = fs.openSync(partial, 'w');
+    for (let offset = 0; offset < size; offset += ZEROS.length) fs.writeSync(fd, ZEROS, 0, Math.min(ZEROS.length, size - offset), offset);
+    if (!this.noSync) fs.fdatasyncSync(fd);
+    this.prepareSpare(size);
+    return fd;
   }
 
   async list(): Promise<string[]> {
@@ -159,7 +247,7 @@ export class DirectorySink implements WalSink {
         fd = fs.openSync(partial, 'r+');
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-        fd = fs.openSync(partial, 'w');
+        fd = this.preallocate ? this.createPreallocated(partial, segmentSize) : fs.openSync(partial, 'w');
       }
       if (fs.fstatSync(fd).size !== segmentSize) fs.ftruncateSync(fd, segmentSize);
       return new DirectorySegmentWriter(this, fd, name);

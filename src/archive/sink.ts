@@ -41,6 +41,8 @@ export interface WalSink {
   openSegment(name: string, segmentSize: number): WalSegmentWriter | Promise<WalSegmentWriter>;
   /** Store a whole small file (a timeline history file) durably and atomically. */
   writeFile(name: string, content: Uint8Array): Promise<void>;
+  /** Optional: release resources when the archiver is done with the sink. */
+  close?(): Promise<void>;
 }
 
 /** True when `value` is a thenable (how the receiver tells a synchronous sink from an asynchronous one). */

@@ -1,0 +1,78 @@
+/**
+ * DirectorySink on a real directory: .partial full size from the start, rename only when complete, and
+ * in preallocate mode (synchronous) zero-filled files with the next one prepared in the background.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { DirectorySink } from '../../src/archive/directory.js';
+
+const SEG = 1 << 20;
+const dirs: string[] = [];
+afterEach(() => { for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true }); });
+function tempDir(): string {
+  const d = mkdtempSync(path.join(os.tmpdir(), 'walstream-dir-'));
+  dirs.push(d);
+  return d;
+}
+async function until(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 400 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
+  expect(check()).toBe(true);
+}
+
+describe('DirectorySink', () => {
+  it('writes NAME.partial at full size with zeros after the data, and renames only on completion', async () => {
+    const dir = tempDir();
+    const sink = new DirectorySink(dir);
+    const writer = sink.openSegment('000000010000000000000001', SEG);
+    writer.write(Buffer.from('hello'));
+    await writer.sync();
+    const partial = path.join(dir, '000000010000000000000001.partial');
+    expect(statSync(partial).size).toBe(SEG);
+    const content = readFileSync(partial);
+    expect(content.subarray(0, 5).toString()).toBe('hello');
+    expect(content.subarray(5).every((b) => b === 0)).toBe(true);
+    expect(existsSync(path.join(dir, '000000010000000000000001'))).toBe(false);
+    writer.write(Buffer.alloc(SEG - 5, 1));
+    await writer.close('complete');
+    expect(readdirSync(dir)).toEqual(['000000010000000000000001']);
+  });
+
+  it('reuses an existing .partial in place, rewriting from offset 0', async () => {
+    const dir = tempDir();
+    const sink = new DirectorySink(dir);
+    const first = sink.openSegment('000000010000000000000002', SEG);
+    first.write(Buffer.alloc(1000, 9));
+    await first.close('partial');
+    const again = sink.openSegment('000000010000000000000002', SEG);
+    again.write(Buffer.alloc(10, 9));
+    await again.close('partial');
+    const content = readFileSync(path.join(dir, '000000010000000000000002.partial'));
+    expect(content.length).toBe(SEG);
+    expect(content.subarray(0, 1000).every((b) => b === 9)).toBe(true); // nothing made durable earlier was lost
+  });
+
+  it('preallocate: zero-filled segments, the next one prepared in the background, the spare removed at close', async () => {
+    const dir = tempDir();
+    const sink = new DirectorySink(dir, { preallocate: true });
+    await sink.check();
+    const first = sink.openSegment('000000010000000000000003', SEG);
+    await until(() => existsSync(path.join(dir, '.walstream-spare')));
+    expect(statSync(path.join(dir, '.walstream-spare')).size).toBe(SEG);
+    first.write(Buffer.alloc(SEG, 5));
+    await first.close('complete');
+    const spareInode = statSync(path.join(dir, '.walstream-spare')).ino;
+    const second = sink.openSegment('000000010000000000000004', SEG); // takes the spare
+    expect(statSync(path.join(dir, '000000010000000000000004.partial')).ino).toBe(spareInode);
+    second.write(Buffer.from('x'));
+    second.syncNow!();
+    const content = readFileSync(path.join(dir, '000000010000000000000004.partial'));
+    expect(content.length).toBe(SEG);
+    expect(content[0]).toBe(0x78);
+    expect(content.subarray(1).every((b) => b === 0)).toBe(true);
+    await second.close('partial');
+    await sink.close();
+    expect(readdirSync(dir).sort()).toEqual(['000000010000000000000003', '000000010000000000000004.partial']);
+  });
+});
