@@ -168,4 +168,45 @@ describe('the library', () => {
       expect(sample.arrayBuffers - baseline.arrayBuffers).toBeLessThan(32 * MB);
     }
   });
+
+  it('an Archiver on a throttled disk (a sink that sleeps) pauses the socket: the server cannot run ahead, memory stays flat', async () => {
+    const cluster = await startCluster({ segmentSizeMB: 1 });
+    await cluster.createSlot('throttled');
+    await cluster.generateWal(48 * MB);
+    const available = lsnToBigInt(await cluster.currentLsn());
+
+    let written = 0n;
+    const slowSink: WalSink = {
+      async list() { return []; },
+      async readHead() { return null; },
+      async writeFile() {},
+      openSegment: (name: string) => ({
+        write: async (data: Uint8Array) => {
+          written += BigInt(data.length); // data is not kept: nothing to copy
+          await new Promise((r) => setTimeout(r, 15)); // a slow disk
+        },
+        sync: async () => {},
+        close: async () => {},
+      }),
+    };
+    const archiver = new Archiver({ connection: cluster.connectionString, sink: slowSink, slot: 'throttled', applicationName: 'throttled' });
+    const baseline = process.memoryUsage();
+    const running = archiver.run();
+    const samples: { sent: bigint; written: bigint; arrayBuffers: number }[] = [];
+    await new Promise((r) => setTimeout(r, 1500));
+    for (let i = 0; i < 5; i++) {
+      const [row] = await cluster.query<{ sent: string }>(`select sent_lsn::text as sent from pg_stat_replication where application_name = 'throttled'`);
+      const first = archiver.positions()!;
+      samples.push({ sent: lsnToBigInt(row.sent), written: first.writeLsn, arrayBuffers: process.memoryUsage().arrayBuffers });
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    archiver.stop();
+    await running;
+    expect(written).toBeGreaterThan(0n);
+    for (const sample of samples) {
+      expect(available - sample.written).toBeGreaterThan(24n * BigInt(MB)); // far more was available...
+      expect(sample.sent - sample.written).toBeLessThan(20n * BigInt(MB)); // ...but the server could not send it
+      expect(sample.arrayBuffers - baseline.arrayBuffers).toBeLessThan(24 * MB);
+    }
+  });
 });
