@@ -178,6 +178,10 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
 
       let { startLsn, timeline } = await this.startPosition(conn, identity, segmentSize, version);
       await this.fetchMissingHistory(conn, identity.timeline);
+      if (this.options.endLsn !== undefined && startLsn >= this.options.endLsn) {
+        this.log('warn', `nothing to stream: the start position ${formatLsn(startLsn)} is already at or past --endpos ${formatLsn(this.options.endLsn)}`);
+        return 'done';
+      }
       this.log('info', `starting log streaming at ${formatLsn(startLsn)} (timeline ${timeline})`);
 
       for (;;) {
