@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { destroyAll, lsnToBigInt, spawnTool, startCluster, startStandby, tempDir, waitFor } from '../harness/cluster.js';
 import { differingFiles, listArchive, spawnWalstream } from '../harness/walstream.js';
+import { WalReceiver, formatLsn } from 'pg-walstream';
 
 afterAll(destroyAll);
 
@@ -70,5 +71,35 @@ describe('timeline following', () => {
     expect(tl1Partials(b)).toHaveLength(1);
     expect(tl1Partials(b)).toEqual(tl1Partials(a));
     expect(b.other).toEqual([]);
+  });
+
+  it('WalReceiver surfaces a promotion as a \'timeline\' event and as chunk.timeline, not as an error', async () => {
+    const primary = await startCluster({ segmentSizeMB: 1 });
+    await primary.generateWal(MB / 2);
+    const standby = await startStandby(primary);
+    const receiver = new WalReceiver({ connection: `host=127.0.0.1 port=${standby.port} user=postgres` });
+    const switches: { timeline: number; startLsn: bigint; previousTimeline: number }[] = [];
+    receiver.on('timeline', (e) => switches.push(e));
+    const seen = new Set<number>();
+    let promoted = false;
+    let lastEnd = 0n;
+    for await (const chunk of receiver) {
+      seen.add(chunk.timeline);
+      if (lastEnd !== 0n && chunk.timeline === 1) expect(chunk.startLsn).toBe(lastEnd); // contiguous on a timeline
+      lastEnd = chunk.startLsn + BigInt(chunk.data.length);
+      if (!promoted) {
+        promoted = true;
+        await primary.generateWal(MB / 4);
+        await standby.promote();
+        await standby.generateWal(MB / 4);
+      }
+      if (chunk.timeline === 2) break;
+    }
+    await receiver.close();
+    expect(switches).toHaveLength(1);
+    expect(switches[0]).toMatchObject({ timeline: 2, previousTimeline: 1 });
+    expect([...seen].sort()).toEqual([1, 2]);
+    const history = (await standby.query<{ content: string }>(`select pg_read_file('pg_wal/00000002.history') as content`))[0].content;
+    expect(history).toContain(`\t${formatLsn(switches[0].startLsn)}\t`);
   });
 });
