@@ -12,6 +12,7 @@
 import { mkdtempSync, readdirSync, rmSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { ProgressLine, formatBytes } from './progress.js';
 import { Command, Option } from 'commander';
 import { Archiver } from '../archiver.js';
 import { WalReceiver } from '../receiver.js';
@@ -48,12 +49,6 @@ export function parseByteSize(text: string): number {
     throw new WalstreamError('BAD_OPTION', `invalid size "${text}" for --bytes: give a positive size such as 2GB, 512MB or 1073741824`);
   }
   return bytes;
-}
-
-function formatBytes(bytes: number): string {
-  if (bytes >= GiB) return `${(bytes / GiB).toFixed(2)} GiB`;
-  if (bytes >= MiB) return `${(bytes / MiB).toFixed(1)} MiB`;
-  return `${(bytes / KiB).toFixed(0)} KiB`;
 }
 
 interface StartPoint {
@@ -112,46 +107,6 @@ function archiveDirectory(flags: BenchFlags): { dir: string; temporary: boolean 
   return { dir: flags.directory, temporary: false };
 }
 
-/** The live progress line: rewritten with \r at most 4 times a second, only on a terminal. */
-class Progress {
-  private readonly tty: boolean;
-  private timer: NodeJS.Timeout | null = null;
-  private window: { at: number; lsn: bigint }[] = [];
-  private width = 0;
-  constructor(enabled: boolean, private readonly start: bigint, private readonly total: number, private readonly position: () => bigint, private readonly server: () => bigint) {
-    this.tty = enabled && Boolean(process.stderr.isTTY);
-  }
-
-  begin(): void {
-    if (!this.tty) return;
-    this.timer = setInterval(() => this.draw(), 250);
-    this.timer.unref();
-  }
-
-  private draw(): void {
-    const now = performance.now();
-    const lsn = this.position();
-    this.window.push({ at: now, lsn });
-    while (this.window.length > 1 && now - this.window[0]!.at > 2000) this.window.shift();
-    const first = this.window[0]!;
-    const seconds = (now - first.at) / 1000;
-    const rate = seconds > 0 ? `${(Number(lsn - first.lsn) / MiB / seconds).toFixed(0)} MiB/s` : '– MiB/s';
-    const done = Number(lsn - this.start);
-    const behind = this.server() - lsn;
-    const line = `  ${formatLsn(lsn)}  ${formatBytes(done)} of ${formatBytes(this.total)}  ${rate}  ${behind > 0n ? `${formatBytes(Number(behind))} behind the server` : 'at the server\'s position'}`;
-    this.width = Math.max(this.width, line.length);
-    process.stderr.write('\r' + line.padEnd(this.width));
-  }
-
-  /** Stop drawing and clear the line (once). */
-  end(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-    if (this.tty && this.width > 0) process.stderr.write('\r' + ' '.repeat(this.width) + '\r');
-    this.width = 0;
-  }
-}
-
 async function bench(flags: BenchFlags): Promise<void> {
   const bytes = parseByteSize(flags.bytes);
   if (flags.sink === 'null' && flags.directory) throw new WalstreamError('BAD_OPTION', '-D/--directory needs --sink dir');
@@ -161,7 +116,7 @@ async function bench(flags: BenchFlags): Promise<void> {
   // A side connection: finds the start, and tells the server's position for the progress line.
   const control = await openFirst(targets);
   let archive: { dir: string; temporary: boolean } | null = null;
-  let progress: Progress | null = null;
+  let progress: ProgressLine | null = null;
   try {
     const start = await startPoint(control, flags.slot);
     const endLsn = start.startLsn + BigInt(bytes);
@@ -178,7 +133,11 @@ async function bench(flags: BenchFlags): Promise<void> {
       control.identifySystem().then((id) => { serverLsn = id.xlogPos; }, () => {}).finally(() => { polling = false; });
     }, 1000);
     poller.unref();
-    progress = new Progress(flags.progress, start.startLsn, bytes, () => position, () => serverLsn);
+    progress = new ProgressLine(flags.progress, () => position, (rate) => {
+      const behind = serverLsn - position;
+      return `  ${formatLsn(position)}  ${formatBytes(Number(position - start.startLsn))} of ${formatBytes(bytes)}  ${rate}  ` +
+        (behind > 0n ? `${formatBytes(Number(behind))} behind the server` : 'at the server\'s position');
+    });
 
     let stopRequested = false;
     let stop: () => void = () => { stopRequested = true; };

@@ -7,7 +7,8 @@ import { Archiver } from '../archiver.js';
 import { type ConnectionOptions, resolveTargets } from '../conninfo.js';
 import { ReplicationConnection } from '../connection.js';
 import { WalstreamError } from '../errors.js';
-import { parseLsn } from '../lsn.js';
+import { formatLsn, parseLsn } from '../lsn.js';
+import { ProgressLine } from './progress.js';
 import { promptPassword } from './prompt.js';
 import { packageVersion } from './version.js';
 
@@ -29,6 +30,7 @@ interface ReceiveFlags {
   sync: boolean;
   verbose?: boolean;
   startAtServerPosition?: boolean;
+  progress?: boolean;
 }
 
 function parseStatusInterval(text: string): number {
@@ -93,19 +95,31 @@ async function receive(flags: ReceiveFlags): Promise<void> {
     loop: flags.loop,
     startAtServerPosition: flags.startAtServerPosition,
   });
-  archiver.on('log', ({ level, message }) => {
-    if (level === 'warn' || flags.verbose) process.stderr.write(`walstream: ${message}\n`);
+  let segments = 0;
+  const progress = new ProgressLine(Boolean(flags.progress), () => archiver.positions()?.writeLsn ?? null, (rate) => {
+    const p = archiver.positions()!;
+    return `  received ${formatLsn(p.writeLsn)}  flushed ${formatLsn(p.flushLsn)}  ${rate}  timeline ${p.timeline}  ${segments} segments archived`;
   });
-  if (flags.verbose) {
-    archiver.on('segment', (s) => process.stderr.write(`walstream: finished segment ${s.name} (timeline ${s.timeline})\n`));
-    archiver.on('history', (h) => process.stderr.write(`walstream: wrote history file ${h.name}\n`));
-  }
+  const say = (line: string) => {
+    progress.clear();
+    process.stderr.write(`walstream: ${line}\n`);
+  };
+  archiver.on('log', ({ level, message }) => {
+    if (level === 'warn' || flags.verbose) say(message);
+  });
+  archiver.on('segment', (s) => {
+    segments++;
+    if (flags.verbose) say(`finished segment ${s.name} (timeline ${s.timeline})`);
+  });
+  if (flags.verbose) archiver.on('history', (h) => say(`wrote history file ${h.name}`));
+  progress.begin();
   const stop = () => archiver.stop();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   try {
     await archiver.run();
   } finally {
+    progress.end();
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
   }
@@ -124,6 +138,7 @@ export function receiveCommand(): Command {
     .option('-s, --status-interval <seconds>', 'seconds between status updates sent to the server (0 = only when asked)', '10')
     .option('-S, --slot <name>', 'replication slot to stream from (keeps the server from removing WAL not yet archived)')
     .option('--synchronous', 'fsync and report the flush position after every batch of WAL, to serve as a synchronous standby')
+    .option('--progress', 'on a terminal, show a live line: received and flushed LSN, MiB/s, timeline, segments archived')
     .option('-v, --verbose', 'log progress (start position, finished segments, reconnects) to stderr')
     .option('-d, --dbname <connstr>', 'libpq connection string or URI (postgresql://user@host:port/?sslmode=require); several hosts allowed')
     .option('-h, --host <host>', 'server host or socket directory (comma-separated list to try in turn)')

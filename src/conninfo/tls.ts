@@ -1,0 +1,127 @@
+/**
+ * Adapting a resolved target to `pg`: the TLS options libpq would use (reading the root certificate,
+ * client certificate and key files), sslFallbackOrder() and toPgClientConfig().
+ */
+import fs from 'node:fs';
+import net from 'node:net';
+import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
+import type pg from 'pg';
+import { WalstreamError } from '../errors.js';
+import { badConninfo, isUnixSocketHost } from './common.js';
+import { type ConnectionTarget, type SslMode, SSL_MODES, checkChoice, describeTarget, fileExists, nonEmpty } from './resolve.js';
+
+// ---------------------------------------------------------------------------------------------
+// Adapting to `pg`
+// ---------------------------------------------------------------------------------------------
+
+function readSslFile(file: string, what: string): Buffer {
+  try {
+    return fs.readFileSync(file);
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : 'could not be read';
+    throw badConninfo(`${what} "${file}" ${reason}; fix the path or the file's permissions`);
+  }
+}
+
+/** The TLS options libpq's initialize_SSL() would use for this target (for any mode but disable). */
+function tlsOptionsFor(t: ConnectionTarget): TlsConnectionOptions {
+  const verify = t.sslmode === 'verify-ca' || t.sslmode === 'verify-full';
+  const options: TlsConnectionOptions = {};
+  // A root certificate is loaded whenever the file exists; then even require/prefer/allow verify the chain.
+  let ca: Buffer | undefined;
+  if (t.sslrootcert !== undefined && (verify || fileExists(t.sslrootcert))) ca = readSslFile(t.sslrootcert, 'root certificate file');
+  if (verify && ca === undefined) {
+    throw badConninfo(`sslmode=${t.sslmode} needs a root certificate file; set sslrootcert (or PGSSLROOTCERT), or change sslmode to disable server certificate verification`);
+  }
+  if (ca !== undefined) {
+    options.ca = ca;
+    options.rejectUnauthorized = true;
+    if (t.sslmode !== 'verify-full') options.checkServerIdentity = () => undefined;
+  } else {
+    options.rejectUnauthorized = false;
+  }
+  if (t.sslmode === 'verify-full' && net.isIP(t.host) === 0) options.servername = t.host;
+
+  // Client certificate: used when the file exists; then its key must exist and be private.
+  if (t.sslcert !== undefined) {
+    let cert: Buffer | undefined;
+    try {
+      cert = fs.readFileSync(t.sslcert);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') {
+        throw badConninfo(`could not open certificate file "${t.sslcert}": ${(err as Error).message}; fix the path or its permissions`);
+      }
+    }
+    if (cert !== undefined) {
+      if (t.sslkey === undefined) throw badConninfo(`certificate present, but no private key file; set sslkey (or PGSSLKEY)`);
+      let stat: fs.Stats;
+      try {
+        stat = fs.statSync(t.sslkey);
+      } catch {
+        throw badConninfo(`certificate present, but not private key file "${t.sslkey}"; set sslkey (or PGSSLKEY) to the key of "${t.sslcert}"`);
+      }
+      if (!stat.isFile()) throw badConninfo(`private key file "${t.sslkey}" is not a regular file; point sslkey at the key file`);
+      if (process.platform !== 'win32') {
+        const tooOpen = stat.uid === 0 ? (stat.mode & 0o037) !== 0 : (stat.mode & 0o077) !== 0;
+        if (tooOpen) {
+          throw badConninfo(`private key file "${t.sslkey}" has group or world access; chmod 0600 it (0640 is allowed if owned by root)`);
+        }
+      }
+      options.cert = cert;
+      options.key = readSslFile(t.sslkey, 'private key file');
+    }
+  }
+  return options;
+}
+
+/**
+ * The order of `ssl` settings to try for one connection, as libpq negotiates sslmode:
+ * prefer → [ssl, no-ssl]; allow → [no-ssl, ssl]; require, verify-ca, verify-full → [ssl]; disable → [false].
+ * Pass the target (preferred): the ssl object then carries the root CA (chain verification whenever a
+ * root certificate file exists, as libpq), the client certificate and key, and for verify-full the
+ * server name; a Unix-socket target gives [false] because libpq never uses SSL over a Unix socket.
+ * Given only a mode, the ssl object is generic: { rejectUnauthorized: false }, or for verify-ca /
+ * verify-full { rejectUnauthorized: true } against Node's default CAs (sslrootcert cannot be known).
+ * Throws WalstreamError('BAD_CONNINFO') when a certificate or key file is missing or unsafe.
+ */
+export function sslFallbackOrder(target: ConnectionTarget | SslMode): Array<false | TlsConnectionOptions> {
+  const mode = typeof target === 'string' ? target : target.sslmode;
+  checkChoice('sslmode', mode, SSL_MODES);
+  if (mode === 'disable') return [false];
+  if (typeof target !== 'string' && isUnixSocketHost(target.host)) return [false];
+  const ssl: TlsConnectionOptions = typeof target === 'string'
+    ? { rejectUnauthorized: mode === 'verify-ca' || mode === 'verify-full' }
+    : tlsOptionsFor(target);
+  switch (mode) {
+    case 'prefer': return [ssl, false];
+    case 'allow': return [false, ssl];
+    default: return [ssl];
+  }
+}
+
+/**
+ * A `pg` ClientConfig for one target: host (a socket directory for Unix sockets, which pg supports),
+ * port, user, database, application_name, connectionTimeoutMillis, keepAlive (libpq's default), and
+ * ssl = the first entry of sslFallbackOrder(t). `replication` is NOT set: the caller adds it.
+ * The password is the target's; when there is none, it is a function that fails the connection with
+ * WalstreamError('CONNECT_FAILED') if the server asks for one (like libpq's "no password supplied"),
+ * which also keeps pg from reading PGPASSWORD or .pgpass on its own.
+ */
+export function toPgClientConfig(t: ConnectionTarget): pg.ClientConfig {
+  const password = nonEmpty(t.password);
+  return {
+    host: t.host,
+    port: t.port,
+    user: t.user,
+    database: t.database ?? t.user,
+    password: password ?? (async (): Promise<string> => {
+      throw new WalstreamError('CONNECT_FAILED',
+        `the server at ${describeTarget(t)} asked for a password, but none was supplied; set PGPASSWORD, add a .pgpass line (database field "replication" or "*"), or give password= in the connection string`);
+    }),
+    application_name: t.applicationName || undefined,
+    connectionTimeoutMillis: t.connectTimeoutSeconds !== undefined ? t.connectTimeoutSeconds * 1000 : 0,
+    keepAlive: true,
+    ssl: sslFallbackOrder(t)[0]!,
+  };
+}
