@@ -66,7 +66,12 @@ async function runSlotCommand(flags: ReceiveFlags, connection: ConnectionOptions
 }
 
 async function receive(flags: ReceiveFlags): Promise<void> {
-  const endLsn = flags.endpos !== undefined ? parseLsn(flags.endpos) : undefined;
+  let endLsn: bigint | undefined;
+  try {
+    endLsn = flags.endpos !== undefined ? parseLsn(flags.endpos) : undefined;
+  } catch (err) {
+    throw new WalstreamError('BAD_LSN', `-E/--endpos: ${(err as Error).message}`);
+  }
   const statusIntervalSeconds = parseStatusInterval(flags.statusInterval);
   if ((flags.createSlot || flags.dropSlot) && !flags.slot) {
     throw new WalstreamError('BAD_OPTION', '--create-slot and --drop-slot need a slot name: add -S/--slot NAME');
