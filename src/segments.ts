@@ -43,7 +43,6 @@ interface PendingCompletion {
 export class SegmentConsumer implements WalConsumer {
   private readonly sink: WalSink;
   private readonly segmentSize: number;
-  private readonly segmentSizeBig: bigint;
   private readonly onSegment?: (segment: CompletedSegment) => void;
   private readonly maxPending: number;
   readonly timeline: number;
@@ -61,7 +60,6 @@ export class SegmentConsumer implements WalConsumer {
   constructor(options: SegmentConsumerOptions) {
     this.sink = options.sink;
     this.segmentSize = options.segmentSize;
-    this.segmentSizeBig = BigInt(options.segmentSize);
     this.timeline = options.timeline;
     this.onSegment = options.onSegment;
     this.maxPending = options.maxPendingCompletions ?? 2;

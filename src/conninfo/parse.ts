@@ -31,11 +31,6 @@ function uriPrefixLength(text: string): number {
   return 0;
 }
 
-/** libpq's recognized_connection_string(): a URI, or anything containing '='. */
-function looksLikeConnectionString(text: string): boolean {
-  return uriPrefixLength(text) !== 0 || text.includes('=');
-}
-
 // ---------------------------------------------------------------------------------------------
 // Parsing
 // ---------------------------------------------------------------------------------------------
