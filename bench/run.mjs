@@ -308,6 +308,9 @@ async function catchup() {
       wallSeconds: r.wallSeconds, mibPerSecond: bytes / MiB / r.wallSeconds,
       cpuSeconds: r.cpuSeconds, cpuSecondsPerGiB: r.cpuSeconds / (bytes / GiB), userSeconds: r.userSeconds, systemSeconds: r.systemSeconds,
       peakRssMiB: r.peakRssKiB === undefined ? undefined : r.peakRssKiB / 1024,
+      // Disk writes per WAL byte (last /proc/PID/io sample, up to 20 ms before exit): pg_receivewal
+      // zero-fills each segment first, walstream writes it once.
+      diskWritesPerWalByte: r.writeBytes === undefined ? undefined : r.writeBytes / bytes,
       droppedCaches: dropped, completeSegments, archiveFiles: archive?.files ?? null,
     };
     records.push(record);
@@ -535,6 +538,10 @@ function summarize() {
         const cb = get('pg_receivewal', mode, 'cpuSecondsPerGiB');
         rows.push([`peak RSS, ${mode} catch-up (MiB)`, fmt(ra, 1), fmt(rb, 1), ratio(ra, rb)]);
         rows.push([`CPU s per GiB, ${mode} catch-up`, fmt(ca, 2), fmt(cb, 2), ratio(ca, cb)]);
+        const da = get('walstream', mode, 'diskWritesPerWalByte');
+        const db = get('pg_receivewal', mode, 'diskWritesPerWalByte');
+        rows.push([`bytes written to disk per WAL byte, ${mode}`, fmt(da, 2), fmt(db, 2), ratio(da, db)]);
+        summary[`disk_writes_per_wal_byte_${mode}`] = { walstream: da, pg_receivewal: db };
         summary[`rss_${mode}_mib`] = { walstream: ra, pg_receivewal: rb };
         summary[`cpu_${mode}_s_per_gib`] = { walstream: ca, pg_receivewal: cb };
       }

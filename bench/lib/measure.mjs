@@ -69,6 +69,16 @@ export function peakRssKiB(pid) {
   }
 }
 
+/** write_bytes from /proc/PID/io: bytes the process sent (or dirtied for) the storage layer. */
+export function writeBytes(pid) {
+  try {
+    const m = /write_bytes:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/io`, 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Start `file args` and watch it. Returns { child, done, stop } where `done` resolves to
  * { code, signal, wallSeconds, cpuSeconds, cpuPolledSeconds, userSeconds, systemSeconds, peakRssKiB, stdout,
@@ -85,11 +95,14 @@ export function watchProcess(file, args, { env, timeoutMs = 600_000, pollMs = 20
   child.stdout.setEncoding('utf8').on('data', (s) => (stdout += s));
   child.stderr.setEncoding('utf8').on('data', (s) => (stderr += s));
   let peak = 0;
+  let written = 0;
   let cpuPolled = 0;
   let split = { user: 0, system: 0 };
   const poll = () => {
     const rss = peakRssKiB(child.pid);
     if (rss !== undefined && rss > peak) peak = rss;
+    const w = writeBytes(child.pid);
+    if (w !== undefined && w > written) written = w;
     const cpu = processCpuSplit(child.pid);
     if (cpu !== undefined && cpu.user + cpu.system >= cpuPolled) {
       cpuPolled = cpu.user + cpu.system;
@@ -111,7 +124,7 @@ export function watchProcess(file, args, { env, timeoutMs = 600_000, pollMs = 20
   // 'close' (after 'exit') means stdout/stderr are fully read.
   const closed = new Promise((resolve) => child.once('close', resolve));
   const done = Promise.all([exited, closed]).then(([result]) => ({
-    ...result, cpuPolledSeconds: cpuPolled, userSeconds: split.user, systemSeconds: split.system, peakRssKiB: peak || undefined, stdout, stderr, timedOut,
+    ...result, cpuPolledSeconds: cpuPolled, userSeconds: split.user, systemSeconds: split.system, peakRssKiB: peak || undefined, writeBytes: written || undefined, stdout, stderr, timedOut,
   }));
   return {
     child,
