@@ -48,56 +48,84 @@ function storeKeyword(out: Record<string, string>, keyword: string, value: strin
   out[keyword] = value;
 }
 
-/** conninfo_parse(): whitespace-separated keyword = value, values optionally single-quoted, backslash escapes. */
-function parseKeywordValue(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
+/** One `keyword = value` pair as conninfo_parse() scans it; positions index the original text. */
+interface KeywordPair {
+  nameStart: number;
+  name: string;
+  /** False when no "=" follows the keyword (the rest of the text does not parse). */
+  hasEquals: boolean;
+  valueStart: number;
+  /** Index just past the value (or past the keyword when there is no "="). */
+  end: number;
+  /** The value with quotes removed and backslash escapes applied. */
+  value: string;
+  /** False for a quoted value that never closes. */
+  terminated: boolean;
+}
+
+function skipSpaces(text: string, i: number): number {
+  while (i < text.length && isSpace(text[i])) i++;
+  return i;
+}
+
+/** Scan the pair starting at `i` (not a space): values optionally single-quoted, backslash escapes. */
+function scanPair(text: string, i: number): KeywordPair {
   const n = text.length;
-  let i = 0;
-  let previousWasSecret = false;
-  while (i < n) {
-    if (isSpace(text[i])) { i++; continue; }
-    const nameStart = i;
-    while (i < n && text[i] !== '=' && !isSpace(text[i])) i++;
-    const name = text.slice(nameStart, i);
-    while (i < n && isSpace(text[i])) i++;
-    if (text[i] !== '=') {
-      // After password=foo, a stray word is most likely the rest of an unquoted password: do not echo it.
-      throw badConninfo(previousWasSecret
-        ? 'missing "=" after the word following the password in the connection string; quote values that contain spaces, like password=\'a b\''
-        : `missing "=" after "${name}" in connection string; write keyword=value pairs (quote values containing spaces with single quotes)`);
-    }
-    i++;
-    while (i < n && isSpace(text[i])) i++;
-    let value = '';
-    if (text[i] !== "'") {
-      while (i < n && !isSpace(text[i])) {
-        if (text[i] === '\\') {
-          i++;
-          if (i < n) value += text[i++];
-        } else {
-          value += text[i++];
-        }
-      }
-    } else {
-      i++;
-      for (;;) {
-        if (i >= n) {
-          throw badConninfo(`unterminated quoted string in connection string (value of "${name}"); close the value with a single quote, and escape quotes inside it as \\'`);
-        }
-        if (text[i] === '\\') {
-          i++;
-          if (i < n) value += text[i++];
-          continue;
-        }
-        if (text[i] === "'") { i++; break; }
+  const nameStart = i;
+  while (i < n && text[i] !== '=' && !isSpace(text[i])) i++;
+  const name = text.slice(nameStart, i);
+  i = skipSpaces(text, i);
+  if (text[i] !== '=') return { nameStart, name, hasEquals: false, valueStart: i, end: i, value: '', terminated: true };
+  const valueStart = skipSpaces(text, i + 1);
+  i = valueStart;
+  let value = '';
+  let terminated = true;
+  if (text[i] !== "'") {
+    while (i < n && !isSpace(text[i])) {
+      if (text[i] === '\\') {
+        i++;
+        if (i < n) value += text[i++];
+      } else {
         value += text[i++];
       }
     }
+  } else {
+    i++;
+    terminated = false;
+    while (i < n) {
+      if (text[i] === '\\') {
+        i++;
+        if (i < n) value += text[i++];
+        continue;
+      }
+      if (text[i] === "'") { i++; terminated = true; break; }
+      value += text[i++];
+    }
+  }
+  return { nameStart, name, hasEquals: true, valueStart, end: i, value, terminated };
+}
+
+/** conninfo_parse(): whitespace-separated keyword = value, values optionally single-quoted, backslash escapes. */
+function parseKeywordValue(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  let previousWasSecret = false;
+  for (let i = skipSpaces(text, 0); i < text.length; ) {
+    const pair = scanPair(text, i);
+    if (!pair.hasEquals) {
+      // After password=foo, a stray word is most likely the rest of an unquoted password: do not echo it.
+      throw badConninfo(previousWasSecret
+        ? 'missing "=" after the word following the password in the connection string; quote values that contain spaces, like password=\'a b\''
+        : `missing "=" after "${pair.name}" in connection string; write keyword=value pairs (quote values containing spaces with single quotes)`);
+    }
+    if (!pair.terminated) {
+      throw badConninfo(`unterminated quoted string in connection string (value of "${pair.name}"); close the value with a single quote, and escape quotes inside it as \\'`);
+    }
     const wasSecret = previousWasSecret;
-    storeKeyword(out, name, value, (kw) => badConninfo(wasSecret
+    storeKeyword(out, pair.name, pair.value, (kw) => badConninfo(wasSecret
       ? 'invalid connection option after the password in the connection string; quote values that contain spaces, like password=\'a b\''
       : `invalid connection option "${kw}"; remove it or fix its spelling (see libpq's list of parameter key words)`));
-    previousWasSecret = SECRET_KEYWORDS.has(name);
+    previousWasSecret = SECRET_KEYWORDS.has(pair.name);
+    i = skipSpaces(text, pair.end);
   }
   return out;
 }
@@ -272,50 +300,28 @@ export function parseConnectionString(text: string): Record<string, string> {
 
 /** Redact secrets in a keyword/value string, keeping everything else byte for byte. */
 function redactKeywordValue(text: string): string {
-  const n = text.length;
-  let i = 0;
   let result = '';
   let copiedUpTo = 0;
   let previousWasSecret = false;
-  while (i < n) {
-    if (isSpace(text[i])) { i++; continue; }
-    const nameStart = i;
-    while (i < n && text[i] !== '=' && !isSpace(text[i])) i++;
-    const name = text.slice(nameStart, i);
-    while (i < n && isSpace(text[i])) i++;
-    if (text[i] !== '=') {
+  for (let i = skipSpaces(text, 0); i < text.length; ) {
+    const pair = scanPair(text, i);
+    if (!pair.hasEquals) {
       // Unparseable from here on; if it follows a secret it is probably the rest of that secret.
-      if (previousWasSecret) return result + text.slice(copiedUpTo, nameStart) + REDACTED;
+      if (previousWasSecret) return result + text.slice(copiedUpTo, pair.nameStart) + REDACTED;
       break;
     }
-    i++;
-    while (i < n && isSpace(text[i])) i++;
-    const valueStart = i;
-    let terminated = true;
-    if (text[i] !== "'") {
-      while (i < n && !isSpace(text[i])) i += text[i] === '\\' ? 2 : 1;
-      if (i > n) i = n;
-    } else {
-      i++;
-      terminated = false;
-      while (i < n) {
-        if (text[i] === '\\') { i += 2; continue; }
-        if (text[i] === "'") { i++; terminated = true; break; }
-        i++;
-      }
-      if (i > n) i = n;
-    }
     // After a secret, an unknown keyword is most likely the rest of an unquoted secret value.
-    if (previousWasSecret && !LIBPQ_KEYWORDS.has(name) && name !== 'requiressl') {
-      return result + text.slice(copiedUpTo, nameStart) + REDACTED;
+    if (previousWasSecret && !LIBPQ_KEYWORDS.has(pair.name) && pair.name !== 'requiressl') {
+      return result + text.slice(copiedUpTo, pair.nameStart) + REDACTED;
     }
-    const secret = SECRET_KEYWORDS.has(name);
+    const secret = SECRET_KEYWORDS.has(pair.name);
     if (secret) {
-      result += text.slice(copiedUpTo, valueStart) + REDACTED;
-      copiedUpTo = i;
-      if (!terminated) return result;
+      result += text.slice(copiedUpTo, pair.valueStart) + REDACTED;
+      copiedUpTo = pair.end;
+      if (!pair.terminated) return result;
     }
     previousWasSecret = secret;
+    i = skipSpaces(text, pair.end);
   }
   return result + text.slice(copiedUpTo);
 }
