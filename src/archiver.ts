@@ -14,6 +14,7 @@ import { archiveSystemId, findResumePoint } from './archive/scan.js';
 import { type CompletedSegment, SegmentConsumer } from './segments.js';
 import { runStreamSession } from './stream.js';
 import { explainServerError } from './server-errors.js';
+import { slotStart } from './start-position.js';
 
 export interface ArchiverOptions {
   /** Where to connect: libpq-style fields, or a libpq connection string / URI. */
@@ -236,15 +237,8 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
       this.log('debug', `resuming after ${resume.from.fileName} in the archive`);
       return { startLsn: resume.startLsn, timeline: resume.timeline };
     }
-    if (this.options.slot && version >= 150000) {
-      const slot = await conn.readSlot(this.options.slot);
-      if (slot.slotType && slot.slotType !== 'physical') {
-        throw new WalstreamError('BAD_OPTION', `replication slot "${this.options.slot}" is ${slot.slotType}, not physical; use a physical slot (--create-slot makes one)`);
-      }
-      if (slot.restartLsn !== null) {
-        return { startLsn: segmentStart(slot.restartLsn, segmentSize), timeline: slot.restartTimeline ?? identity.timeline };
-      }
-    }
+    const fromSlot = this.options.slot ? await slotStart(conn, this.options.slot, segmentSize, version) : null;
+    if (fromSlot) return { startLsn: fromSlot.startLsn, timeline: fromSlot.timeline ?? identity.timeline };
     return { startLsn: segmentStart(identity.xlogPos, segmentSize), timeline: identity.timeline };
   }
 

@@ -202,6 +202,19 @@ export class ReplicationConnection {
     throw error;
   }
 
+  /** Open the first of `targets` that answers (libpq's multi-host order); rejects with the last failure. */
+  static async openFirst(targets: ConnectionTarget[]): Promise<ReplicationConnection> {
+    let lastError: unknown;
+    for (const target of targets) {
+      try {
+        return await ReplicationConnection.open(target);
+      } catch (err) {
+        lastError = err;
+      }
+    }
+    throw lastError;
+  }
+
   /** Run one replication or SQL command over the simple protocol; rows as objects. */
   async command(text: string): Promise<Row[]> {
     const collector = new ResultCollector();

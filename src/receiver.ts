@@ -8,6 +8,7 @@ import { ReplicationConnection } from './connection.js';
 import { WalstreamError } from './errors.js';
 import { explainServerError } from './server-errors.js';
 import { segmentStart } from './lsn.js';
+import { slotStart } from './start-position.js';
 import { runStreamSession, type WalConsumer } from './stream.js';
 
 /** A run of WAL bytes. `data` is the caller's own copy: it stays valid after the next chunk arrives. */
@@ -193,17 +194,17 @@ export class WalReceiver extends EventEmitter<WalReceiverEvents> implements Asyn
   }
 
   private async produce(): Promise<void> {
-    const conn = await this.connect();
+    const conn = await ReplicationConnection.openFirst(this.targets);
     try {
       const identity = await conn.identifySystem();
       const segmentSize = await conn.segmentSize();
       let timeline = this.options.timeline ?? identity.timeline;
       let startLsn = this.options.startLsn;
-      if (startLsn === undefined && this.options.slot && (await conn.serverVersion()) >= 150000) {
-        const slot = await conn.readSlot(this.options.slot);
-        if (slot.restartLsn !== null) {
-          startLsn = segmentStart(slot.restartLsn, segmentSize);
-          if (this.options.timeline === undefined && slot.restartTimeline) timeline = slot.restartTimeline;
+      if (startLsn === undefined && this.options.slot) {
+        const fromSlot = await slotStart(conn, this.options.slot, segmentSize, await conn.serverVersion());
+        if (fromSlot) {
+          startLsn = fromSlot.startLsn;
+          if (this.options.timeline === undefined && fromSlot.timeline) timeline = fromSlot.timeline;
         }
       }
       startLsn ??= segmentStart(identity.xlogPos, segmentSize);
@@ -229,17 +230,5 @@ export class WalReceiver extends EventEmitter<WalReceiverEvents> implements Asyn
     } finally {
       await conn.close();
     }
-  }
-
-  private async connect(): Promise<ReplicationConnection> {
-    let lastError: unknown;
-    for (const target of this.targets) {
-      try {
-        return await ReplicationConnection.open(target);
-      } catch (err) {
-        lastError = err;
-      }
-    }
-    throw lastError;
   }
 }

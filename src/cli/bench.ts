@@ -16,7 +16,7 @@ import { ProgressLine, formatBytes } from './progress.js';
 import { Command, Option } from 'commander';
 import { Archiver } from '../archiver.js';
 import { WalReceiver } from '../receiver.js';
-import { type ConnectionOptions, type ConnectionTarget, resolveTargets } from '../conninfo.js';
+import { type ConnectionOptions, resolveTargets } from '../conninfo.js';
 import { ReplicationConnection } from '../connection.js';
 import { WalstreamError } from '../errors.js';
 import { formatLsn, segmentStart } from '../lsn.js';
@@ -56,18 +56,6 @@ interface StartPoint {
   timeline: number;
   serverLsn: bigint;
   segmentSize: number;
-}
-
-async function openFirst(targets: ConnectionTarget[]): Promise<ReplicationConnection> {
-  let lastError: unknown;
-  for (const target of targets) {
-    try {
-      return await ReplicationConnection.open(target);
-    } catch (err) {
-      lastError = err;
-    }
-  }
-  throw lastError;
 }
 
 /** Where the stream will start: the slot's restart_lsn (PG ≥ 15) or the server's position, rounded down to a segment. */
@@ -114,7 +102,7 @@ async function bench(flags: BenchFlags): Promise<void> {
   const targets = resolveTargets(connection, process.env, APPLICATION_NAME);
 
   // A side connection: finds the start, and tells the server's position for the progress line.
-  const control = await openFirst(targets);
+  const control = await ReplicationConnection.openFirst(targets);
   let archive: { dir: string; temporary: boolean } | null = null;
   let progress: ProgressLine | null = null;
   try {
