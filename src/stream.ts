@@ -74,7 +74,9 @@ export async function runStreamSession(conn: ReplicationConnection, consumer: Wa
     copyDoneSent = true;
     conn.endCopy();
   };
-  const segmentSize = BigInt(options.segmentSize);
+  // Like pg_receivewal, WAL ends at the first segment boundary at or past endLsn (computed once, not per message).
+  const endBoundary = options.endLsn === undefined ? null
+    : segmentStart(options.endLsn + BigInt(options.segmentSize) - 1n, options.segmentSize);
 
   const sendStatus = (replyRequested = false) => {
     conn.sendCopyData(encodeStatusUpdate({
@@ -140,11 +142,7 @@ export async function runStreamSession(conn: ReplicationConnection, consumer: Wa
       throw new WalstreamError('PROTOCOL', `server sent WAL at ${formatLsn(walStart)} but ${formatLsn(expected)} was expected next`);
     }
     let length = data.length;
-    if (options.endLsn !== undefined) {
-      // Like pg_receivewal, end at the first segment boundary past endLsn inside this message.
-      const boundary = segmentStart(options.endLsn, options.segmentSize) + (options.endLsn % segmentSize === 0n ? 0n : segmentSize);
-      if (walStart + BigInt(length) > boundary) length = Math.max(0, Number(boundary - walStart));
-    }
+    if (endBoundary !== null && walStart + BigInt(length) > endBoundary) length = Math.max(0, Number(endBoundary - walStart));
     expected = walStart + BigInt(length);
     const result = length > 0 ? consumer.onData(walStart, length === data.length ? data : data.subarray(0, length), serverWalEnd) : undefined;
     if (options.endLsn !== undefined && expected >= options.endLsn) finish('endpos');

@@ -5,6 +5,7 @@
  * to 128 kB: walsender.c's MAX_SEND_SIZE). Message layout: PostgreSQL's protocol docs ("Message Formats").
  */
 import { WalstreamError } from '../errors.js';
+import { XLOGDATA_HEADER, decodeXLogDataHeader } from './messages.js';
 
 /** What the reader reports. Views passed to these are valid only during the call. */
 export interface FrameHandler {
@@ -15,7 +16,6 @@ export interface FrameHandler {
 }
 
 const HEADER = 5; // type byte + int32 length
-const XLOGDATA_HEADER = 25; // 'w', dataStart, walEnd, sendTime
 /** Largest non-XLogData message accepted (a DataRow with a history file is small; 1 GB is PostgreSQL's MaxAllocSize). */
 const MAX_MESSAGE = 1 << 30;
 
@@ -107,8 +107,9 @@ export class FrameReader {
           offset += take;
           if (this.headerFill === XLOGDATA_HEADER) {
             this.headerFill = 0;
-            this.walPosition = this.header.readBigUInt64BE(1);
-            this.serverWalEnd = this.header.readBigUInt64BE(9);
+            const header = decodeXLogDataHeader(this.header);
+            this.walPosition = header.walStart;
+            this.serverWalEnd = header.serverWalEnd;
             this.state = 'xlog-data';
             if (this.remaining === 0) this.finishFrame();
           }

@@ -31,13 +31,19 @@ export interface Keepalive {
 
 export type ServerCopyMessage = XLogData | Keepalive;
 
-const XLOGDATA_HEADER = 25;
+/** Bytes before the WAL in an XLogData message: 'w', dataStart, walEnd, sendTime. */
+export const XLOGDATA_HEADER = 25;
 const KEEPALIVE_LENGTH = 18;
 const STATUS_UPDATE_LENGTH = 34;
 
 function readUint64(buf: Uint8Array, offset: number): bigint {
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   return view.getBigUint64(offset, false);
+}
+
+/** The fields of an XLogData header (`header` holds at least its 25 bytes, starting with 'w'). */
+export function decodeXLogDataHeader(header: Uint8Array): { walStart: bigint; serverWalEnd: bigint; serverTime: bigint } {
+  return { walStart: readUint64(header, 1), serverWalEnd: readUint64(header, 9), serverTime: readUint64(header, 17) };
 }
 
 /**
@@ -51,13 +57,7 @@ export function decodeServerCopyMessage(payload: Uint8Array): ServerCopyMessage 
     if (payload.length < XLOGDATA_HEADER) {
       throw new WalstreamError('PROTOCOL', `XLogData message too short: ${payload.length} bytes, need at least ${XLOGDATA_HEADER}`);
     }
-    return {
-      kind: 'xlogdata',
-      walStart: readUint64(payload, 1),
-      serverWalEnd: readUint64(payload, 9),
-      serverTime: readUint64(payload, 17),
-      data: payload.subarray(XLOGDATA_HEADER),
-    };
+    return { kind: 'xlogdata', ...decodeXLogDataHeader(payload), data: payload.subarray(XLOGDATA_HEADER) };
   }
   if (type === 0x6b /* 'k' */) {
     if (payload.length !== KEEPALIVE_LENGTH) {
