@@ -9,7 +9,6 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { cp, readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   destroyAll,
@@ -21,21 +20,18 @@ import {
   type Cluster,
   type ToolResult,
 } from '../harness/cluster.js';
+import { WALSTREAM_CLI } from '../harness/walstream.js';
+import { formatLsn } from '../../src/lsn.js';
 
-const MAIN = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const SEGMENT = 1024 * 1024;
 const WRONG_PASSWORD = 'wrongpass-Zq7x';
 
 /** Run `walstream receive ARGS` to completion. No ~/.pgpass, no inherited PGPASSWORD. */
 function receive(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<ToolResult> {
-  return runTool(process.execPath, [MAIN, 'receive', ...args], {
+  return runTool(process.execPath, [WALSTREAM_CLI, 'receive', ...args], {
     env: { PGPASSFILE: '/nonexistent/walstream-test-pgpass', PGPASSWORD: '', ...env },
     timeoutMs,
   });
-}
-
-function formatLsn(lsn: bigint): string {
-  return `${(lsn >> 32n).toString(16).toUpperCase()}/${(lsn & 0xffffffffn).toString(16).toUpperCase()}`;
 }
 
 /**

@@ -26,8 +26,9 @@ import {
   type Cluster,
   type ToolResult,
 } from '../harness/cluster.js';
+import { WALSTREAM_CLI } from '../harness/walstream.js';
 
-const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist/cli/main.js');
+const CLI = WALSTREAM_CLI;
 const MB = 1024 * 1024;
 const TOOL_TIMEOUT_MS = 120_000;
 

@@ -9,7 +9,6 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -24,15 +23,12 @@ import {
   type Cluster,
   type ToolProcess,
 } from '../harness/cluster.js';
+import { WALSTREAM_CLI } from '../harness/walstream.js';
+import { formatLsn } from '../../src/lsn.js';
 
-const MAIN = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const SEGMENT = 1024 * 1024;
 const SEGMENT_NAME = /^[0-9A-F]{24}$/;
 const PARTIAL_NAME = /^[0-9A-F]{24}\.partial$/;
-
-function formatLsn(lsn: bigint): string {
-  return `${(lsn >> 32n).toString(16).toUpperCase()}/${(lsn & 0xffffffffn).toString(16).toUpperCase()}`;
-}
 
 /** Complete segment names in `dir`, sorted. */
 async function completeSegments(dir: string): Promise<string[]> {
@@ -141,7 +137,7 @@ describe('walstream receive resumes after SIGKILL', () => {
     expect(slots!.r).toBe(slots!.w);
 
     const spawnReceiver = (extra: string[] = []) => {
-      const child = spawnTool(process.execPath, [MAIN, 'receive', '-D', archive, '-S', 'slot_w', ...conn, ...extra]);
+      const child = spawnTool(process.execPath, [WALSTREAM_CLI, 'receive', '-D', archive, '-S', 'slot_w', ...conn, ...extra]);
       running.push(child);
       return child;
     };
