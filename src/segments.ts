@@ -69,8 +69,10 @@ export class SegmentConsumer implements WalConsumer {
     this.earlySyncFrom = options.startLsn;
   }
 
+  /** End of what the sink has handed to the operating system (bytes it still stages are left out). */
   writeLsn(): bigint {
-    return this.written;
+    const staged = this.current?.writer.unwritten?.() ?? 0;
+    return staged > 0 ? this.written - BigInt(staged) : this.written;
   }
 
   flushLsn(): bigint {

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { WalstreamError } from '../errors.js';
 import type { CloseMode, WalSegmentWriter, WalSink } from './sink.js';
+import { AlignedBuffers, DirectAppender, O_DIRECT, directIoWorks } from './direct-io.js';
 
 const fdatasync = promisify(fs.fdatasync);
 const fsyncFd = promisify(fs.fsync);
@@ -22,6 +23,11 @@ export interface DirectorySinkOptions {
    * on ext4, which is what a synchronous commit waits for. Used in synchronous mode.
    */
   preallocate?: boolean;
+  /**
+   * Write segments with O_DIRECT where the filesystem supports it (default true; probed once, falls
+   * back to the page cache silently). Not used with noSync or preallocate, which want the page cache.
+   */
+  directIo?: boolean;
 }
 
 /** The zero-filled file prepared for the next segment (a dot-file: no WAL tool takes it for WAL). */
@@ -63,13 +69,25 @@ class DirectorySegmentWriter implements WalSegmentWriter {
    */
   private entrySynced = false;
 
+  /** Blocking fsync (synchronous mode); absent for direct I/O, whose writes finish in the background. */
+  readonly syncNow?: () => void;
+
   constructor(
     private readonly sink: DirectorySink,
     private readonly fd: number,
     private readonly name: string,
-  ) {}
+    /** Set when the file is open with O_DIRECT: appends go through aligned chunks. */
+    private readonly direct?: DirectAppender,
+  ) {
+    if (!direct) this.syncNow = () => this.syncBlocking();
+  }
 
-  write(data: Uint8Array): void {
+  unwritten(): number {
+    return this.direct ? this.direct.unwritten() : 0;
+  }
+
+  write(data: Uint8Array): void | Promise<void> {
+    if (this.direct) return this.direct.append(data);
     let done = 0;
     while (done < data.length) {
       try {
@@ -84,6 +102,7 @@ class DirectorySegmentWriter implements WalSegmentWriter {
   sync(): Promise<void> {
     if (this.sink.noSync) return this.queue;
     this.queue = this.queue.then(async () => {
+      if (this.direct) await this.direct.seal();
       await fdatasync(this.fd);
       if (!this.entrySynced) {
         await syncDirectory(this.sink.directory);
@@ -93,7 +112,7 @@ class DirectorySegmentWriter implements WalSegmentWriter {
     return this.queue;
   }
 
-  syncNow(): void {
+  private syncBlocking(): void {
     if (this.sink.noSync) return;
     try {
       fs.fdatasyncSync(this.fd);
@@ -111,6 +130,9 @@ class DirectorySegmentWriter implements WalSegmentWriter {
     const final = this.sink.pathOf(this.name);
     this.queue = this.queue.then(async () => {
       try {
+        if (this.direct) {
+          await this.direct.seal().finally(() => this.direct!.dispose());
+        }
         if (!this.sink.noSync) await fsyncFd(this.fd);
         await closeFd(this.fd);
         if (mode === 'partial' && !this.entrySynced && !this.sink.noSync) await syncDirectory(this.sink.directory);
@@ -144,11 +166,33 @@ export class DirectorySink implements WalSink {
   readonly preallocate: boolean;
   private spare: { state: 'none' | 'preparing' | 'ready'; size: number } = { state: 'none', size: 0 };
   private spareTask: Promise<void> = Promise.resolve();
+  /** Aligned staging memory when direct I/O is on; null once found unusable here; undefined before the first segment. */
+  private direct: AlignedBuffers | null | undefined;
 
   constructor(directory: string, options: DirectorySinkOptions = {}) {
     this.directory = directory;
     this.noSync = options.noSync ?? false;
     this.preallocate = options.preallocate ?? false;
+    if (!(options.directIo ?? true) || this.noSync || this.preallocate || O_DIRECT === undefined) this.direct = null;
+  }
+
+  /** Whether segments are being written with O_DIRECT (known after the first segment is opened). */
+  get directIo(): boolean {
+    return Boolean(this.direct);
+  }
+
+  /** The aligned buffers, after a one-time probe of the directory; null when direct I/O is off or refused. */
+  private directBuffers(): AlignedBuffers | null {
+    if (this.direct === undefined) {
+      let buffers: AlignedBuffers | null = null;
+      try {
+        buffers = new AlignedBuffers();
+      } catch {
+        // No memory for it (a tight address-space limit): the page cache it is.
+      }
+      this.direct = buffers && directIoWorks(this.directory, buffers) ? buffers : null;
+    }
+    return this.direct;
   }
 
   /** Absolute path of a file in the archive. */
@@ -247,6 +291,16 @@ export class DirectorySink implements WalSink {
         fd = fs.openSync(partial, 'r+');
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        const buffers = this.directBuffers();
+        if (buffers) {
+          // Only a new file goes direct: a sync pads the last block with zeros, which must never
+          // overwrite what an earlier run left in a reused .partial beyond where we are now.
+          const { O_RDWR, O_CREAT, O_EXCL } = fs.constants;
+          fd = fs.openSync(partial, O_RDWR | O_CREAT | O_EXCL | O_DIRECT!, 0o666);
+          fs.ftruncateSync(fd, segmentSize);
+          const appender = new DirectAppender(buffers, fd, segmentSize, (e) => ioError('write', partial, e));
+          return new DirectorySegmentWriter(this, fd, name, appender);
+        }
         fd = this.preallocate ? this.createPreallocated(partial, segmentSize) : fs.openSync(partial, 'w');
       }
       if (fs.fstatSync(fd).size !== segmentSize) fs.ftruncateSync(fd, segmentSize);

@@ -13,10 +13,16 @@ export type CloseMode =
 /** One segment being written, from offset 0, in order. */
 export interface WalSegmentWriter {
   /**
-   * Append bytes at the current end. `data` is valid only during the call: a sink that writes
-   * asynchronously must copy it. Return a promise to make the receiver wait (backpressure).
+   * Append bytes at the current end. `data` is valid during the call, and until the promise it
+   * returns settles: a sink that writes later must copy it. Return a promise to make the receiver
+   * wait (backpressure).
    */
   write(data: Uint8Array): void | Promise<void>;
+  /**
+   * Optional: how many of the appended bytes are still only in the sink's memory (not yet handed to
+   * the operating system). The reported write position leaves them out.
+   */
+  unwritten?(): number;
   /** Make everything written so far durable; resolves only when it is. */
   sync(): Promise<void>;
   /**
