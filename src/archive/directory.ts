@@ -25,7 +25,8 @@ export interface DirectorySinkOptions {
   preallocate?: boolean;
   /**
    * Write segments with O_DIRECT where the filesystem supports it (default true; probed once, falls
-   * back to the page cache silently). Not used with noSync or preallocate, which want the page cache.
+   * back to the page cache silently). Not with noSync. With preallocate (synchronous mode) the files
+   * are opened O_DIRECT|O_DSYNC and every flush is one blocking write.
    */
   directIo?: boolean;
 }
@@ -79,7 +80,7 @@ class DirectorySegmentWriter implements WalSegmentWriter {
     /** Set when the file is open with O_DIRECT: appends go through aligned chunks. */
     private readonly direct?: DirectAppender,
   ) {
-    if (!direct) this.syncNow = () => this.syncBlocking();
+    if (!direct || direct.blocking) this.syncNow = () => this.syncBlocking();
   }
 
   unwritten(): number {
@@ -115,13 +116,15 @@ class DirectorySegmentWriter implements WalSegmentWriter {
   private syncBlocking(): void {
     if (this.sink.noSync) return;
     try {
-      fs.fdatasyncSync(this.fd);
+      // O_DIRECT|O_DSYNC: the write is the flush.
+      if (this.direct) this.direct.sealNow();
+      else fs.fdatasyncSync(this.fd);
       if (!this.entrySynced) {
         syncDirectorySync(this.sink.directory);
         this.entrySynced = true;
       }
     } catch (err) {
-      throw ioError('fsync', this.sink.pathOf(this.name + '.partial'), err);
+      throw err instanceof WalstreamError ? err : ioError('fsync', this.sink.pathOf(this.name + '.partial'), err);
     }
   }
 
@@ -173,7 +176,7 @@ export class DirectorySink implements WalSink {
     this.directory = directory;
     this.noSync = options.noSync ?? false;
     this.preallocate = options.preallocate ?? false;
-    if (!(options.directIo ?? true) || this.noSync || this.preallocate || O_DIRECT === undefined) this.direct = null;
+    if (!(options.directIo ?? true) || this.noSync || O_DIRECT === undefined) this.direct = null;
   }
 
   /** Whether segments are being written with O_DIRECT (known after the first segment is opened). */
@@ -245,19 +248,26 @@ export class DirectorySink implements WalSink {
     );
   }
 
-  /** A new, zero-filled NAME.partial: the spare renamed if ready, else filled now (as pg_receivewal does). */
-  private createPreallocated(partial: string, size: number): number {
+  /**
+   * A new, zero-filled NAME.partial: the spare renamed if ready, else filled now (as pg_receivewal
+   * does). Returns it opened with `flags` (read-write).
+   */
+  private createPreallocated(partial: string, size: number, flags: number): number {
     if (this.spare.state === 'ready' && this.spare.size === size) {
       this.spare = { state: 'none', size: 0 };
       fs.renameSync(this.pathOf(SPARE), partial);
       this.prepareSpare(size);
-      return fs.openSync(partial, 'r+');
+      return fs.openSync(partial, flags);
     }
     const fd = fs.openSync(partial, 'w');
-    for (let offset = 0; offset < size; offset += ZEROS.length) fs.writeSync(fd, ZEROS, 0, Math.min(ZEROS.length, size - offset), offset);
-    if (!this.noSync) fs.fdatasyncSync(fd);
+    try {
+      for (let offset = 0; offset < size; offset += ZEROS.length) fs.writeSync(fd, ZEROS, 0, Math.min(ZEROS.length, size - offset), offset);
+      if (!this.noSync) fs.fdatasyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
     this.prepareSpare(size);
-    return fd;
+    return fs.openSync(partial, flags);
   }
 
   async list(): Promise<string[]> {
@@ -292,16 +302,18 @@ export class DirectorySink implements WalSink {
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
         const buffers = this.directBuffers();
+        const { O_RDWR, O_CREAT, O_EXCL, O_DSYNC } = fs.constants;
         if (buffers) {
           // Only a new file goes direct: a sync pads the last block with zeros, which must never
           // overwrite what an earlier run left in a reused .partial beyond where we are now.
-          const { O_RDWR, O_CREAT, O_EXCL } = fs.constants;
-          fd = fs.openSync(partial, O_RDWR | O_CREAT | O_EXCL | O_DIRECT!, 0o666);
-          fs.ftruncateSync(fd, segmentSize);
-          const appender = new DirectAppender(buffers, fd, segmentSize, (e) => ioError('write', partial, e));
+          fd = this.preallocate
+            ? this.createPreallocated(partial, segmentSize, O_RDWR | O_DIRECT! | O_DSYNC)
+            : fs.openSync(partial, O_RDWR | O_CREAT | O_EXCL | O_DIRECT!, 0o666);
+          if (!this.preallocate) fs.ftruncateSync(fd, segmentSize);
+          const appender = new DirectAppender(buffers, fd, segmentSize, (e) => ioError('write', partial, e), this.preallocate);
           return new DirectorySegmentWriter(this, fd, name, appender);
         }
-        fd = this.preallocate ? this.createPreallocated(partial, segmentSize) : fs.openSync(partial, 'w');
+        fd = this.preallocate ? this.createPreallocated(partial, segmentSize, O_RDWR) : fs.openSync(partial, 'w');
       }
       if (fs.fstatSync(fd).size !== segmentSize) fs.ftruncateSync(fd, segmentSize);
       return new DirectorySegmentWriter(this, fd, name);

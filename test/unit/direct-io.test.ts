@@ -134,8 +134,39 @@ describe.skipIf(!supported)('DirectorySink with O_DIRECT (the temp directory acc
     expect(onDisk.subarray(0, 10_000).every((b) => b === 9)).toBe(true);
   });
 
-  it('is not used with noSync or preallocate, or when turned off', () => {
-    for (const options of [{ noSync: true }, { preallocate: true }, { directIo: false }]) {
+  it('synchronous mode (preallocate): each syncNow is one blocking O_DSYNC write and covers everything before it', async () => {
+    const dir = tempDir();
+    const segment = 2 << 20;
+    const data = pattern(segment, 11);
+    const next = prng(77);
+    const sink = new DirectorySink(dir, { preallocate: true });
+    await sink.check();
+    const writer = sink.openSegment('000000010000000000000007', segment);
+    expect(sink.directIo).toBe(true);
+    expect(typeof writer.syncNow).toBe('function');
+    const partial = path.join(dir, '000000010000000000000007.partial');
+    let position = 0;
+    while (position < segment) {
+      const size = Math.min(segment - position, [1, 200, 300, 4096, 9000, 200_000][next(6)] + next(50));
+      expect(isPromise(writer.write(data.subarray(position, position + size)))).toBe(false);
+      position += size;
+      // Staged: what came since the last sync, within the current chunk (a full chunk is written at once).
+      expect(writer.unwritten?.()).toBe(Math.min(size, position % (1 << 20)));
+      writer.syncNow!();
+      expect(writer.unwritten?.()).toBe(0);
+      if (next(4) === 0) {
+        const onDisk = readFileSync(partial);
+        expect(onDisk.subarray(0, position).equals(data.subarray(0, position))).toBe(true);
+        expect(onDisk.subarray(position).every((b) => b === 0)).toBe(true);
+      }
+    }
+    await writer.close('complete');
+    expect(readFileSync(path.join(dir, '000000010000000000000007')).equals(data)).toBe(true);
+    await sink.close();
+  });
+
+  it('is not used with noSync, or when turned off', () => {
+    for (const options of [{ noSync: true }, { noSync: true, preallocate: true }, { directIo: false }]) {
       const sink = new DirectorySink(tempDir(), options);
       sink.openSegment('000000010000000000000006', 1 << 20);
       expect(sink.directIo).toBe(false);
