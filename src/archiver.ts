@@ -31,6 +31,8 @@ export interface ArchiverOptions {
   synchronous?: boolean;
   /** Skip fsync (tests only: not crash-safe). */
   noSync?: boolean;
+  /** Write segment files with O_DIRECT where the filesystem allows it (default true; see DirectorySinkOptions). */
+  directIo?: boolean;
   /** Compression of archived segments (only 'none' so far). */
   compression?: 'none';
   /** Seconds between status updates (default 10; 0 = only when the server asks). */
@@ -102,7 +104,7 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
     const connection = typeof options.connection === 'string' ? { connectionString: options.connection } : options.connection;
     this.targets = resolveTargets(connection, options.env ?? process.env, options.applicationName ?? 'walstream');
     if (options.sink) this.sink = options.sink;
-    else if (options.directory) this.sink = new DirectorySink(options.directory, { noSync: options.noSync, preallocate: options.synchronous });
+    else if (options.directory) this.sink = new DirectorySink(options.directory, { noSync: options.noSync, preallocate: options.synchronous, directIo: options.directIo });
     else throw new WalstreamError('BAD_OPTION', 'no archive given: pass `directory` (or `sink`)');
   }
 

@@ -28,6 +28,7 @@ interface ReceiveFlags {
   statusInterval: string;
   synchronous?: boolean;
   sync: boolean;
+  directIo: boolean;
   verbose?: boolean;
   startAtServerPosition?: boolean;
   progress?: boolean;
@@ -96,6 +97,7 @@ async function receive(flags: ReceiveFlags): Promise<void> {
     endLsn,
     synchronous: flags.synchronous,
     noSync: !flags.sync,
+    directIo: flags.directIo,
     statusIntervalSeconds,
     loop: flags.loop,
     startAtServerPosition: flags.startAtServerPosition,
@@ -140,6 +142,7 @@ export function receiveCommand(): Command {
     .option('--if-not-exists', 'with --create-slot: no error if the slot already exists')
     .option('-n, --no-loop', 'do not reconnect after a lost connection: exit with an error')
     .addOption(new Option('--no-sync', 'do not fsync (not crash-safe: for tests)'))
+    .option('--no-direct-io', 'write segments through the page cache instead of O_DIRECT (which is used where the filesystem supports it)')
     .option('-s, --status-interval <seconds>', 'seconds between status updates sent to the server (0 = only when asked)', '10')
     .option('-S, --slot <name>', 'replication slot to stream from (keeps the server from removing WAL not yet archived)')
     .option('--synchronous', 'fsync and report the flush position after every batch of WAL, to serve as a synchronous standby')

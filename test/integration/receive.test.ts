@@ -76,6 +76,8 @@ interface Variant {
   noSync: boolean;
   /** Also pass -s 0 to both tools (pg_receivewal then sends no status update at all during the run). */
   noStatus: boolean;
+  /** Pass --no-direct-io to walstream (segments through the page cache instead of O_DIRECT). */
+  noDirectIo?: boolean;
 }
 
 interface Run {
@@ -147,7 +149,7 @@ async function runPair(cluster: Cluster, variant: Variant, index: number, endpos
   };
   const [a, b] = await Promise.all([
     timed(() => runTool('pg_receivewal', ['-D', dirA, '-S', slotA, ...common], { timeoutMs: TOOL_TIMEOUT_MS })),
-    timed(() => runTool(process.execPath, [CLI, 'receive', '-D', dirB, '-S', slotB, ...common], { timeoutMs: TOOL_TIMEOUT_MS })),
+    timed(() => runTool(process.execPath, [CLI, 'receive', '-D', dirB, '-S', slotB, ...common, ...(variant.noDirectIo ? ['--no-direct-io'] : [])], { timeoutMs: TOOL_TIMEOUT_MS })),
   ]);
   const restart = async (slot: string) => {
     const lsn = await cluster.slotRestartLsn(slot);
@@ -214,6 +216,8 @@ const SCENARIOS: { segmentSizeMB: number; variants: Variant[]; generate: (c: Clu
       { style: 'flags', noSync: false, noStatus: false },
       // -s 0: pg_receivewal sends no status update during the run, so its slot cannot move.
       { style: 'connstr', noSync: false, noStatus: true },
+      // walstream through the page cache (the default is O_DIRECT where the filesystem allows it).
+      { style: 'flags', noSync: false, noStatus: false, noDirectIo: true },
     ],
     // ~3 segments of real WAL, then a switch (a zero-padded tail) and a little more.
     generate: async (c) => {
@@ -247,7 +251,7 @@ describe.each(SCENARIOS)('walstream receive vs pg_receivewal, $segmentSizeMB MB 
   }, 600_000);
   afterAll(destroyAll, 120_000);
 
-  const label = (v: Variant) => `${v.style === 'flags' ? '-h/-p/-U' : '-d connstr'}${v.noSync ? ', --no-sync' : ''}${v.noStatus ? ', -s 0' : ''}`;
+  const label = (v: Variant) => `${v.style === 'flags' ? '-h/-p/-U' : '-d connstr'}${v.noSync ? ', --no-sync' : ''}${v.noStatus ? ', -s 0' : ''}${v.noDirectIo ? ', walstream --no-direct-io' : ''}`;
 
   it('creates every slot at the same restart_lsn, so both tools start at the same segment', () => {
     expect(new Set(s.createdAll.map(lsnText)).size).toBe(1);
