@@ -18,8 +18,8 @@ export const DIRECT_ALIGNMENT = 4096;
 /** Size of a staging chunk; every segment size (a power of two, at least 1 MiB) is a multiple. */
 export const CHUNK_SIZE = 1 << 20;
 const WASM_PAGE = 65536;
-/** Staged bytes are written out once no WAL has arrived for this long (milliseconds). */
-const IDLE_MS = 2;
+/** Staged bytes are written out once the oldest of them has waited this long (milliseconds). */
+const MAX_STAGE_MS = 5;
 
 /** Page-aligned buffers of one size, handed out and returned; waiters are woken in order. */
 class AlignedPool {
@@ -128,8 +128,9 @@ export class DirectAppender {
   /** The last tail-block write: a later write of the same block must not overtake it. */
   private tailWrite: Promise<void> | null = null;
   private failure: Error | null = null;
-  private idleTimer: NodeJS.Timeout | null = null;
-  private appendedSinceCheck = false;
+  private stageTimer: NodeJS.Timeout | null = null;
+  /** performance.now() when the oldest byte still staged arrived; -1 when nothing is staged. */
+  private stagedSince = -1;
 
   constructor(
     private readonly buffers: AlignedBuffers,
@@ -147,8 +148,6 @@ export class DirectAppender {
 
   append(data: Uint8Array): void | Promise<void> {
     if (this.failure) throw this.failure;
-    this.appendedSinceCheck = true;
-    if (!this.idleTimer && !this.blocking) this.idleTimer = setTimeout(this.onIdleCheck, IDLE_MS).unref();
     let offset = 0;
     while (offset < data.length) {
       let chunk = this.chunk;
@@ -172,24 +171,31 @@ export class DirectAppender {
         else this.submit(chunk, chunk.submitted, chunk.limit - chunk.submitted);
         chunk.submitted = chunk.limit;
         this.chunk = null;
+        this.stagedSince = -1;
         this.releaseIfDone(chunk);
       }
+    }
+    if (!this.blocking && this.chunk && this.stagedSince < 0 && this.unwritten() > 0) {
+      this.stagedSince = performance.now();
+      this.stageTimer ??= setTimeout(this.onStageTimer, MAX_STAGE_MS).unref();
     }
   }
 
   /**
-   * When WAL stops arriving (a primary with little traffic), what is staged goes to the file after
-   * IDLE_MS instead of waiting for a chunk to fill: as a buffered write would, so the reported write
-   * position, and a .partial after a crash of this process, stay as current as pg_receivewal's.
+   * WAL that trickles in (a primary with little traffic) goes to the file once it has waited
+   * MAX_STAGE_MS instead of until a chunk fills: so the reported write position, and a .partial left
+   * by a crash of this process, stay about as current as with buffered writes. While catching up a
+   * chunk fills faster than that, and nothing extra is written.
    */
-  private readonly onIdleCheck = () => {
-    this.idleTimer = null;
-    if (this.appendedSinceCheck) {
-      this.appendedSinceCheck = false;
-      if (this.chunk) this.idleTimer = setTimeout(this.onIdleCheck, IDLE_MS).unref();
+  private readonly onStageTimer = () => {
+    this.stageTimer = null;
+    if (this.stagedSince < 0) return;
+    const waited = performance.now() - this.stagedSince;
+    if (waited < MAX_STAGE_MS) {
+      this.stageTimer = setTimeout(this.onStageTimer, MAX_STAGE_MS - waited).unref();
       return;
     }
-    if (this.unwritten() > 0) this.seal().catch(() => {}); // a failure is kept and thrown by the next call
+    this.seal().catch(() => {}); // a failure is kept and thrown by the next call
   };
 
   /**
@@ -207,6 +213,7 @@ export class DirectAppender {
       if (whole > chunk.submitted) {
         this.submit(chunk, chunk.submitted, whole - chunk.submitted);
         chunk.submitted = whole;
+        if (chunk.filled === whole) this.stagedSince = -1;
       }
       if (chunk.filled > whole) {
         let tail = this.buffers.tails.take();
@@ -226,6 +233,7 @@ export class DirectAppender {
         if (bytes > 0) {
           tail.set(chunk.buffer.subarray(blockStart, blockStart + bytes), 0);
           chunk.handed = blockStart + bytes;
+          if (chunk.handed === chunk.filled) this.stagedSince = -1;
           tail.fill(0, bytes);
           this.tailWrite = this.track(this.writeBlock(tail, chunk.fileOffset + blockStart), () => this.buffers.tails.release(tail));
         } else {
@@ -276,8 +284,9 @@ export class DirectAppender {
 
   /** Return the staging chunk to the pool (the segment is closed). */
   dispose(): void {
-    if (this.idleTimer) clearTimeout(this.idleTimer);
-    this.idleTimer = null;
+    if (this.stageTimer) clearTimeout(this.stageTimer);
+    this.stageTimer = null;
+    this.stagedSince = -1;
     const chunk = this.chunk;
     this.chunk = null;
     if (chunk) {

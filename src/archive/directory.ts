@@ -1,7 +1,8 @@
 /**
  * The local-directory sink: NAME.partial while written, fsync, rename to NAME when complete, fsync the
  * directory. A .partial is full segment size from the start (ftruncate: zeros after the data, as
- * pg_receivewal's, without writing every segment twice as its zero pre-padding does).
+ * pg_receivewal's, without writing every segment twice as its zero pre-padding does). New segment
+ * files are written with O_DIRECT where the filesystem allows it (see direct-io.ts for why and how).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';

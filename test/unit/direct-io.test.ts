@@ -87,6 +87,22 @@ describe.skipIf(!supported)('DirectorySink with O_DIRECT (the temp directory acc
     });
   }
 
+  it('WAL that trickles in reaches the file within milliseconds without a sync, and counts as written then', async () => {
+    const dir = tempDir();
+    const sink = new DirectorySink(dir);
+    const writer = sink.openSegment('000000010000000000000008', 1 << 20);
+    const data = pattern(300, 3);
+    writer.write(data);
+    expect(writer.unwritten?.()).toBe(300);
+    const partial = path.join(dir, '000000010000000000000008.partial');
+    for (let i = 0; i < 200 && (writer.unwritten?.() !== 0 || !readFileSync(partial).subarray(0, 300).equals(data)); i++) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(writer.unwritten?.()).toBe(0);
+    expect(readFileSync(partial).subarray(0, 300).equals(data)).toBe(true);
+    await writer.close('partial');
+  });
+
   it('a partial close keeps the bytes and zeros after them', async () => {
     const dir = tempDir();
     const data = pattern(3 * 4096 + 123, 9);
