@@ -106,6 +106,9 @@ export async function runStreamSession(conn: ReplicationConnection, consumer: Wa
   };
 
   // Synchronous mode: one fsync at a time; WAL that arrives meanwhile is covered by one more after it.
+  // Scheduled as a promise reaction, after the rest of the socket read is delivered (queueMicrotask
+  // would do the same, plus an AsyncResource per call).
+  const settled = Promise.resolve();
   let flushing = false;
   let flushAgain = false;
   const flushAndReport = () => {
@@ -146,7 +149,7 @@ export async function runStreamSession(conn: ReplicationConnection, consumer: Wa
     expected = walStart + BigInt(length);
     const result = length > 0 ? consumer.onData(walStart, length === data.length ? data : data.subarray(0, length), serverWalEnd) : undefined;
     if (options.endLsn !== undefined && expected >= options.endLsn) finish('endpos');
-    else if (options.synchronous && !syncScheduled) { syncScheduled = true; queueMicrotask(flushAndReport); }
+    else if (options.synchronous && !syncScheduled) { syncScheduled = true; settled.then(flushAndReport); }
     return result;
   };
 

@@ -89,11 +89,13 @@ export interface StatusUpdate {
 /** Encode a standby status update CopyData payload (34 bytes; ProcessStandbyReplyMessage reads it). */
 export function encodeStatusUpdate(update: StatusUpdate): Buffer {
   const buf = Buffer.allocUnsafe(STATUS_UPDATE_LENGTH);
+  // DataView's setters: about half the cost of Buffer.writeBigUInt64BE (sent once per commit batch in synchronous mode).
+  const view = new DataView(buf.buffer, buf.byteOffset, STATUS_UPDATE_LENGTH);
   buf[0] = 0x72; // 'r'
-  buf.writeBigUInt64BE(update.writeLsn, 1);
-  buf.writeBigUInt64BE(update.flushLsn, 9);
-  buf.writeBigUInt64BE(update.applyLsn, 17);
-  buf.writeBigInt64BE(update.clientTime, 25);
+  view.setBigUint64(1, update.writeLsn);
+  view.setBigUint64(9, update.flushLsn);
+  view.setBigUint64(17, update.applyLsn);
+  view.setBigInt64(25, update.clientTime);
   buf[33] = update.replyRequested ? 1 : 0;
   return buf;
 }
