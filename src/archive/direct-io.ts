@@ -19,7 +19,7 @@ export const DIRECT_ALIGNMENT = 4096;
 export const CHUNK_SIZE = 1 << 20;
 const WASM_PAGE = 65536;
 /** Staged bytes are written out once the oldest of them has waited this long (milliseconds). */
-const MAX_STAGE_MS = 5;
+const MAX_STAGE_MS = 20;
 
 /** Page-aligned buffers of one size, handed out and returned; waiters are woken in order. */
 class AlignedPool {

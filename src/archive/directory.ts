@@ -73,6 +73,7 @@ class DirectorySegmentWriter implements WalSegmentWriter {
 
   /** Blocking fsync (synchronous mode); absent for direct I/O, whose writes finish in the background. */
   readonly syncNow?: () => void;
+  readonly writesDirect: boolean;
 
   constructor(
     private readonly sink: DirectorySink,
@@ -82,6 +83,7 @@ class DirectorySegmentWriter implements WalSegmentWriter {
     private readonly direct?: DirectAppender,
   ) {
     if (!direct || direct.blocking) this.syncNow = () => this.syncBlocking();
+    this.writesDirect = Boolean(direct);
   }
 
   unwritten(): number {

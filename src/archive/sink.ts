@@ -23,6 +23,12 @@ export interface WalSegmentWriter {
    * the operating system). The reported write position leaves them out.
    */
   unwritten?(): number;
+  /**
+   * Optional: true when written bytes go to the device without page-cache writeback (O_DIRECT). Then
+   * a sync costs a device flush and gains no smoother writeback, so the receiver syncs mid-segment
+   * less often (at most once a second) while WAL streams in fast.
+   */
+  readonly writesDirect?: boolean;
   /** Make everything written so far durable; resolves only when it is. */
   sync(): Promise<void>;
   /**

@@ -14,6 +14,8 @@ interface Pending { resolve: () => void; kind: 'sync' | CloseMode; segment: stri
 /** A sink whose durability the test controls: nothing is durable until the test releases it. */
 class ControlledSink implements WalSink {
   readonly pending: Pending[] = [];
+  /** Whether its writers say they write directly (O_DIRECT-like: mid-segment syncs rate-limited). */
+  writesDirect = false;
   /** Durable end per segment name (absolute LSN), as the test released it. */
   readonly durable = new Map<string, bigint>();
   readonly starts = new Map<string, bigint>();
@@ -38,6 +40,7 @@ class ControlledSink implements WalSink {
       write: (data) => { this.written.set(name, this.written.get(name)! + data.length); },
       sync: () => defer('sync'),
       close: (mode) => defer(mode),
+      writesDirect: this.writesDirect,
     };
   }
   /** The contiguous durable prefix from `from`: what an honest flush position may be. */
@@ -162,6 +165,24 @@ describe('SegmentConsumer durability', () => {
     await tick();
     honest();
     expect(consumer.flushLsn()).toBe(BigInt(SEG));
+  });
+
+  it('with a direct-writing sink, mid-segment syncs come at most once a second however fast WAL arrives', async () => {
+    const syncs = async (writesDirect: boolean) => {
+      const sink = new ControlledSink();
+      sink.writesDirect = writesDirect;
+      const consumer = new SegmentConsumer({ sink, segmentSize: SEG, timeline: 1, startLsn: 0n, earlySyncBytes: 64 * 1024 });
+      const piece = new Uint8Array(32 * 1024);
+      let synced = 0;
+      for (let position = 0n; position < BigInt(SEG) - 32n * 1024n; position += 32n * 1024n) {
+        consumer.onData(position, piece);
+        for (let i = sink.pending.length - 1; i >= 0; i--) if (sink.pending[i]!.kind === 'sync') { sink.release(i); synced++; }
+        await tick();
+      }
+      return synced;
+    };
+    expect(await syncs(false)).toBeGreaterThanOrEqual(10); // every 64 kB
+    expect(await syncs(true)).toBe(1); // the first, then none within the second
   });
 
   it('makes the receiver wait when too many completions are pending (bounded memory)', async () => {
