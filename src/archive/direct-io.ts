@@ -208,7 +208,7 @@ export class DirectAppender {
       return;
     }
     const chunk = this.chunk;
-    if (chunk && chunk.filled > chunk.submitted) {
+    if (chunk && chunk.filled > Math.max(chunk.submitted, chunk.handed)) {
       const whole = roundDown(chunk.filled);
       if (whole > chunk.submitted) {
         this.submit(chunk, chunk.submitted, whole - chunk.submitted);
