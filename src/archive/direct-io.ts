@@ -26,7 +26,7 @@ class AlignedPool {
   private readonly free: Buffer[] = [];
   private readonly waiters: (() => void)[] = [];
 
-  constructor(memory: WebAssembly.Memory, from: number, count: number, readonly size: number) {
+  constructor(memory: WebAssembly.Memory, from: number, count: number, size: number) {
     for (let i = 0; i < count; i++) this.free.push(Buffer.from(memory.buffer, from + i * size, size));
   }
 
@@ -106,6 +106,13 @@ function writeAt(fd: number, buffer: Buffer, offset: number, length: number, pos
   return new Promise((resolve, reject) => {
     fs.write(fd, buffer, offset, length, position, (err, written) => (err ? reject(err) : resolve(written)));
   });
+}
+
+/** Throws unless a direct write wrote whole blocks (a short one means the disk is full). */
+function checkWritten(written: number, done: number, length: number): void {
+  if (written <= 0 || written % DIRECT_ALIGNMENT !== 0) {
+    throw Object.assign(new Error(`short write (${done + written} of ${length} bytes)`), { code: 'ENOSPC' });
+  }
 }
 
 const roundDown = (n: number) => n - (n % DIRECT_ALIGNMENT);
@@ -235,7 +242,7 @@ export class DirectAppender {
           chunk.handed = blockStart + bytes;
           if (chunk.handed === chunk.filled) this.stagedSince = -1;
           tail.fill(0, bytes);
-          this.tailWrite = this.track(this.writeBlock(tail, chunk.fileOffset + blockStart), () => this.buffers.tails.release(tail));
+          this.tailWrite = this.track(this.writeRange(tail, 0, DIRECT_ALIGNMENT, chunk.fileOffset + blockStart), () => this.buffers.tails.release(tail));
         } else {
           this.buffers.tails.release(tail);
         }
@@ -265,9 +272,7 @@ export class DirectAppender {
       let done = 0;
       while (done < length) {
         const written = fs.writeSync(this.fd, buffer, from + done, length - done, position + done);
-        if (written <= 0 || written % DIRECT_ALIGNMENT !== 0) {
-          throw Object.assign(new Error(`short write (${done + written} of ${length} bytes)`), { code: 'ENOSPC' });
-        }
+        checkWritten(written, done, length);
         done += written;
       }
     } catch (err) {
@@ -308,10 +313,6 @@ export class DirectAppender {
     if (chunk.writes === 0 && chunk.submitted === chunk.limit && chunk !== this.chunk) this.buffers.chunks.release(chunk.buffer);
   }
 
-  private writeBlock(block: Buffer, position: number): Promise<void> {
-    return this.writeRange(block, 0, DIRECT_ALIGNMENT, position);
-  }
-
   /** One write, after the pending tail write when there is one (it may cover the same block). */
   private async writeRange(buffer: Buffer, from: number, length: number, position: number): Promise<void> {
     const before = this.tailWrite;
@@ -319,9 +320,7 @@ export class DirectAppender {
     let done = 0;
     while (done < length) {
       const written = await writeAt(this.fd, buffer, from + done, length - done, position + done);
-      if (written <= 0 || written % DIRECT_ALIGNMENT !== 0) {
-        throw Object.assign(new Error(`short write (${done + written} of ${length} bytes)`), { code: 'ENOSPC' });
-      }
+      checkWritten(written, done, length);
       done += written;
     }
   }

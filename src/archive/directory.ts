@@ -71,9 +71,11 @@ class DirectorySegmentWriter implements WalSegmentWriter {
    */
   private entrySynced = false;
 
-  /** Blocking fsync (synchronous mode); absent for direct I/O, whose writes finish in the background. */
+  /**
+   * Blocking flush (synchronous mode): an fdatasync, or with O_DIRECT|O_DSYNC one write. Absent for
+   * plain direct I/O, whose writes finish in the background.
+   */
   readonly syncNow?: () => void;
-  readonly writesDirect: boolean;
 
   constructor(
     private readonly sink: DirectorySink,
@@ -83,7 +85,10 @@ class DirectorySegmentWriter implements WalSegmentWriter {
     private readonly direct?: DirectAppender,
   ) {
     if (!direct || direct.blocking) this.syncNow = () => this.syncBlocking();
-    this.writesDirect = Boolean(direct);
+  }
+
+  get writesDirect(): boolean {
+    return this.direct !== undefined;
   }
 
   unwritten(): number {
@@ -300,26 +305,23 @@ export class DirectorySink implements WalSink {
       // Reuse an existing .partial in place (its data is rewritten from offset 0 with the same bytes),
       // so a crash now never loses what an earlier run made durable.
       let fd: number;
+      let appender: DirectAppender | undefined;
       try {
         fd = fs.openSync(partial, 'r+');
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        // Only a new file goes direct: a sync pads the last block with zeros, which must never
+        // overwrite what an earlier run left in a reused .partial beyond where we are now.
         const buffers = this.directBuffers();
-        const { O_RDWR, O_CREAT, O_EXCL, O_DSYNC } = fs.constants;
-        if (buffers) {
-          // Only a new file goes direct: a sync pads the last block with zeros, which must never
-          // overwrite what an earlier run left in a reused .partial beyond where we are now.
-          fd = this.preallocate
-            ? this.createPreallocated(partial, segmentSize, O_RDWR | O_DIRECT! | O_DSYNC)
-            : fs.openSync(partial, O_RDWR | O_CREAT | O_EXCL | O_DIRECT!, 0o666);
-          if (!this.preallocate) fs.ftruncateSync(fd, segmentSize);
-          const appender = new DirectAppender(buffers, fd, segmentSize, (e) => ioError('write', partial, e), this.preallocate);
-          return new DirectorySegmentWriter(this, fd, name, appender);
-        }
-        fd = this.preallocate ? this.createPreallocated(partial, segmentSize, O_RDWR) : fs.openSync(partial, 'w');
+        const { O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_DSYNC } = fs.constants;
+        const flags = buffers ? O_RDWR | O_DIRECT! : O_RDWR;
+        fd = this.preallocate
+          ? this.createPreallocated(partial, segmentSize, buffers ? flags | O_DSYNC : flags)
+          : fs.openSync(partial, flags | O_CREAT | (buffers ? O_EXCL : O_TRUNC), 0o666);
+        if (buffers) appender = new DirectAppender(buffers, fd, segmentSize, (e) => ioError('write', partial, e), this.preallocate);
       }
       if (fs.fstatSync(fd).size !== segmentSize) fs.ftruncateSync(fd, segmentSize);
-      return new DirectorySegmentWriter(this, fd, name);
+      return new DirectorySegmentWriter(this, fd, name, appender);
     } catch (err) {
       throw ioError('create', partial, err);
     }

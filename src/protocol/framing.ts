@@ -5,7 +5,7 @@
  * to 128 kB: walsender.c's MAX_SEND_SIZE). Message layout: PostgreSQL's protocol docs ("Message Formats").
  */
 import { WalstreamError } from '../errors.js';
-import { XLOGDATA_HEADER } from './messages.js';
+import { XLOGDATA_HEADER, decodeXLogDataHeader } from './messages.js';
 
 /** What the reader reports. Views passed to these are valid only during the call. */
 export interface FrameHandler {
@@ -24,7 +24,7 @@ export class FrameReader {
   private readonly handler: FrameHandler;
   /** Header bytes of the current frame (type + length), or of an XLogData's 25-byte header. */
   private readonly header = Buffer.alloc(XLOGDATA_HEADER);
-  /** The header's fields read in place (one view for the reader's life, not one per message). */
+  /** A view over `header` for decoding it, made once for the reader's life rather than per message. */
   private readonly headerView = new DataView(this.header.buffer, this.header.byteOffset, XLOGDATA_HEADER);
   private headerFill = 0;
   private state: 'frame-header' | 'body' | 'xlog-header' | 'xlog-data' = 'frame-header';
@@ -109,9 +109,9 @@ export class FrameReader {
           offset += take;
           if (this.headerFill === XLOGDATA_HEADER) {
             this.headerFill = 0;
-            // 'w', walStart, serverWalEnd, sendTime (see decodeXLogDataHeader); the send time is unused here.
-            this.walPosition = this.headerView.getBigUint64(1);
-            this.serverWalEnd = this.headerView.getBigUint64(9);
+            const header = decodeXLogDataHeader(this.header, this.headerView);
+            this.walPosition = header.walStart;
+            this.serverWalEnd = header.serverWalEnd;
             this.state = 'xlog-data';
             if (this.remaining === 0) this.finishFrame();
           }

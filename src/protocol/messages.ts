@@ -41,9 +41,15 @@ function readUint64(buf: Uint8Array, offset: number): bigint {
   return view.getBigUint64(offset, false);
 }
 
-/** The fields of an XLogData header (`header` holds at least its 25 bytes, starting with 'w'). */
-export function decodeXLogDataHeader(header: Uint8Array): { walStart: bigint; serverWalEnd: bigint; serverTime: bigint } {
-  return { walStart: readUint64(header, 1), serverWalEnd: readUint64(header, 9), serverTime: readUint64(header, 17) };
+/**
+ * The fields of an XLogData header (`header` holds at least its 25 bytes, starting with 'w'). A caller
+ * decoding many headers from one buffer may pass a DataView over it, made once.
+ */
+export function decodeXLogDataHeader(
+  header: Uint8Array,
+  view = new DataView(header.buffer, header.byteOffset, header.byteLength),
+): { walStart: bigint; serverWalEnd: bigint; serverTime: bigint } {
+  return { walStart: view.getBigUint64(1), serverWalEnd: view.getBigUint64(9), serverTime: view.getBigUint64(17) };
 }
 
 /**
