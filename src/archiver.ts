@@ -4,7 +4,7 @@
  * through a SegmentConsumer, follows timeline switches, and reconnects with backoff.
  */
 import { EventEmitter } from 'node:events';
-import { type ConnectionOptions, type ConnectionTarget, describeTarget, resolveTargets } from './conninfo.js';
+import { type ConnectionOptions, type ConnectionTarget, describeTarget, targetsFor } from './conninfo.js';
 import { ReplicationConnection } from './connection.js';
 import { PgError, WalstreamError } from './errors.js';
 import { formatLsn, historyFileName, isValidSegmentSize, segmentStart } from './lsn.js';
@@ -14,7 +14,7 @@ import { archiveSystemId, findResumePoint } from './archive/scan.js';
 import { type CompletedSegment, SegmentConsumer } from './segments.js';
 import { runStreamSession } from './stream.js';
 import { explainServerError } from './server-errors.js';
-import { slotStart } from './start-position.js';
+import { defaultStart } from './start-position.js';
 
 export interface ArchiverOptions {
   /** Where to connect: libpq-style fields, or a libpq connection string / URI. */
@@ -101,8 +101,7 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
   constructor(options: ArchiverOptions) {
     super();
     this.options = options;
-    const connection = typeof options.connection === 'string' ? { connectionString: options.connection } : options.connection;
-    this.targets = resolveTargets(connection, options.env ?? process.env, options.applicationName ?? 'walstream');
+    this.targets = targetsFor(options.connection, options.env, options.applicationName);
     if (options.sink) this.sink = options.sink;
     else if (options.directory) this.sink = new DirectorySink(options.directory, { noSync: options.noSync, preallocate: options.synchronous, directIo: options.directIo });
     else throw new WalstreamError('BAD_OPTION', 'no archive given: pass `directory` (or `sink`)');
@@ -125,7 +124,7 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
 
   /** Run until endLsn or stop(); rejects on a fatal error (or any error when loop is false). */
   async run(): Promise<void> {
-    if (this.sink instanceof DirectorySink) await this.sink.check();
+    await this.sink.check?.();
     try {
       await this.runLoop();
     } finally {
@@ -239,9 +238,7 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
       this.log('debug', `resuming after ${resume.from.fileName} in the archive`);
       return { startLsn: resume.startLsn, timeline: resume.timeline };
     }
-    const fromSlot = this.options.slot ? await slotStart(conn, this.options.slot, segmentSize, version) : null;
-    if (fromSlot) return { startLsn: fromSlot.startLsn, timeline: fromSlot.timeline ?? identity.timeline };
-    return { startLsn: segmentStart(identity.xlogPos, segmentSize), timeline: identity.timeline };
+    return defaultStart(conn, identity, this.options.slot, segmentSize, version);
   }
 
   /** Fetch the server timeline's history file (and its ancestors') when the archive lacks it. */

@@ -236,16 +236,20 @@ export class ReplicationConnection {
     return decodeIdentifySystem(await this.command('IDENTIFY_SYSTEM'));
   }
 
+  /** The value of one server setting (SHOW over the replication protocol). */
+  private async show(setting: string): Promise<string> {
+    const rows = await this.command(`SHOW ${setting}`);
+    return String(Object.values(rows[0] ?? {})[0]);
+  }
+
   /** server_version_num, e.g. 150004. */
   async serverVersion(): Promise<number> {
-    const rows = await this.command('SHOW server_version_num');
-    return Number(Object.values(rows[0] ?? {})[0]);
+    return Number(await this.show('server_version_num'));
   }
 
   /** wal_segment_size in bytes. */
   async segmentSize(): Promise<number> {
-    const rows = await this.command('SHOW wal_segment_size');
-    return parseSizeSetting(String(Object.values(rows[0] ?? {})[0]));
+    return parseSizeSetting(await this.show('wal_segment_size'));
   }
 
   /** READ_REPLICATION_SLOT (PG ≥ 15). */
@@ -298,7 +302,7 @@ export class ReplicationConnection {
             finish(collector.error ?? (row && 'next_tli' in row ? decodeTimelineEnd(row) : null));
           }
         },
-        onWal: (walStart, data, serverWalEnd) => handlers.onWal(walStart, data, serverWalEnd),
+        onWal: handlers.onWal,
       }));
     } catch (err) {
       throw toWalstreamError(err, `streaming from ${describeTarget(this.target)} failed`);

@@ -11,5 +11,5 @@
 export { DEFAULT_APPLICATION_NAME, DEFAULT_PORT, DEFAULT_SOCKET_DIR, isUnixSocketHost } from './conninfo/common.js';
 export { parseConnectionString, redactConnectionString } from './conninfo/parse.js';
 export { lookupPgpass } from './conninfo/pgpass.js';
-export { type ConnectionOptions, type ConnectionTarget, describeTarget, resolveTargets, type SslMode } from './conninfo/resolve.js';
+export { type ConnectionOptions, type ConnectionTarget, describeTarget, resolveTargets, type SslMode, targetsFor } from './conninfo/resolve.js';
 export { sslFallbackOrder, toPgClientConfig } from './conninfo/tls.js';

@@ -66,3 +66,8 @@ export class PgError extends Error {
     this.hint = fields.hint;
   }
 }
+
+/** `text` with every line break (and the blanks around it) made one space: errors are one line on stderr. */
+export function joinLines(text: string): string {
+  return text.replace(/\s*\n\s*/g, ' ');
+}

@@ -4,9 +4,6 @@
  */
 import { WalstreamError } from './errors.js';
 
-/** The largest value an LSN can hold (64 bits). */
-export const MAX_LSN = 0xffffffffffffffffn;
-
 /** Parse PostgreSQL's `X/X` notation ("16/B374D848") into a bigint; throws WalstreamError('BAD_LSN') otherwise. */
 export function parseLsn(text: string): bigint {
   const match = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/.exec(text.trim());

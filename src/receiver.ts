@@ -3,12 +3,11 @@
  * durable and says so with acknowledge(); nothing is reported as flushed before that.
  */
 import { EventEmitter } from 'node:events';
-import { type ConnectionOptions, type ConnectionTarget, resolveTargets } from './conninfo.js';
+import { type ConnectionOptions, type ConnectionTarget, targetsFor } from './conninfo.js';
 import { ReplicationConnection } from './connection.js';
 import { WalstreamError } from './errors.js';
 import { explainServerError } from './server-errors.js';
-import { segmentStart } from './lsn.js';
-import { slotStart } from './start-position.js';
+import { defaultStart } from './start-position.js';
 import { runStreamSession, type WalConsumer } from './stream.js';
 
 /** A run of WAL bytes. `data` is the caller's own copy: it stays valid after the next chunk arrives. */
@@ -89,8 +88,7 @@ export class WalReceiver extends EventEmitter<WalReceiverEvents> implements Asyn
   constructor(options: WalReceiverOptions) {
     super();
     this.options = options;
-    const connection = typeof options.connection === 'string' ? { connectionString: options.connection } : options.connection;
-    this.targets = resolveTargets(connection, options.env ?? process.env, options.applicationName ?? 'walstream');
+    this.targets = targetsFor(options.connection, options.env, options.applicationName);
   }
 
   /**
@@ -198,16 +196,9 @@ export class WalReceiver extends EventEmitter<WalReceiverEvents> implements Asyn
     try {
       const identity = await conn.identifySystem();
       const segmentSize = await conn.segmentSize();
-      let timeline = this.options.timeline ?? identity.timeline;
-      let startLsn = this.options.startLsn;
-      if (startLsn === undefined && this.options.slot) {
-        const fromSlot = await slotStart(conn, this.options.slot, segmentSize, await conn.serverVersion());
-        if (fromSlot) {
-          startLsn = fromSlot.startLsn;
-          if (this.options.timeline === undefined && fromSlot.timeline) timeline = fromSlot.timeline;
-        }
-      }
-      startLsn ??= segmentStart(identity.xlogPos, segmentSize);
+      const start = this.options.startLsn === undefined ? await defaultStart(conn, identity, this.options.slot, segmentSize) : null;
+      let timeline = this.options.timeline ?? start?.timeline ?? identity.timeline;
+      let startLsn = this.options.startLsn ?? start!.startLsn;
       this.written = startLsn;
       this.emit('connected', { systemId: identity.systemId, timeline, segmentSize, startLsn });
       for (;;) {

@@ -49,7 +49,8 @@ export class SegmentConsumer implements WalConsumer {
   private readonly onSegment?: (segment: CompletedSegment) => void;
   private readonly maxPending: number;
   readonly timeline: number;
-  private current: { writer: WalSegmentWriter; name: string; startLsn: bigint } | null = null;
+  /** The segment being written; endLsn is where it ends (startLsn + segment size). */
+  private current: { writer: WalSegmentWriter; name: string; startLsn: bigint; endLsn: bigint } | null = null;
   private written: bigint;
   private flushed: bigint;
   private pending: PendingCompletion[] = [];
@@ -99,33 +100,39 @@ export class SegmentConsumer implements WalConsumer {
         const opened = this.sink.openSegment(name, this.segmentSize);
         if (isPromise(opened)) {
           return this.track(opened.then((writer) => {
-            this.current = { writer, name, startLsn: position };
+            this.current = { writer, name, startLsn: position, endLsn: position + BigInt(this.segmentSize) };
             return this.writeFrom(position, data, offset);
           }));
         }
-        this.current = { writer: opened, name, startLsn: position };
+        this.current = { writer: opened, name, startLsn: position, endLsn: position + BigInt(this.segmentSize) };
       }
-      const room = this.segmentSize - segmentOffset(position, this.segmentSize);
+      const room = Number(this.current.endLsn - position);
       const length = Math.min(room, data.length - offset);
       const wrote = this.current.writer.write(offset === 0 && length === data.length ? data : data.subarray(offset, offset + length));
       position += BigInt(length);
       offset += length;
       this.written = position;
       const full = length === room;
-      const next = () => {
-        if (full) {
-          const wait = this.completeCurrent(position);
-          if (wait) return wait.then(() => this.writeFrom(position, data, offset));
-        }
-        return this.writeFrom(position, data, offset);
-      };
-      if (isPromise(wrote)) return this.track(wrote.then(next));
-      if (!full) this.maybeEarlySync();
-      if (full) {
+      if (isPromise(wrote)) {
+        const [at, from] = [position, offset];
+        return this.track(wrote.then(() => this.continueAfter(full, at, data, from)));
+      }
+      if (!full) {
+        this.maybeEarlySync();
+      } else {
         const wait = this.completeCurrent(position);
         if (wait) return this.track(wait.then(() => this.writeFrom(position, data, offset)));
       }
     }
+  }
+
+  /** After an asynchronous write: finish the segment if it is full, then go on with the rest of `data`. */
+  private continueAfter(full: boolean, position: bigint, data: Uint8Array, offset: number): void | Promise<void> {
+    if (full) {
+      const wait = this.completeCurrent(position);
+      if (wait) return wait.then(() => this.writeFrom(position, data, offset));
+    }
+    return this.writeFrom(position, data, offset);
   }
 
   /**

@@ -26,3 +26,20 @@ export async function slotStart(conn: ReplicationConnection, slot: string, segme
   if (position.restartLsn === null) return null;
   return { startLsn: segmentStart(position.restartLsn, segmentSize), timeline: position.restartTimeline };
 }
+
+/**
+ * Where streaming starts when there is nothing to resume from: the slot's restart_lsn (see slotStart)
+ * when `slot` is given and has one, else the segment start of the server's current position, on the
+ * slot's timeline or the server's. `serverVersion` is asked for only when needed and not given.
+ */
+export async function defaultStart(
+  conn: ReplicationConnection,
+  identity: { timeline: number; xlogPos: bigint },
+  slot: string | undefined,
+  segmentSize: number,
+  serverVersion?: number,
+): Promise<{ startLsn: bigint; timeline: number }> {
+  const fromSlot = slot ? await slotStart(conn, slot, segmentSize, serverVersion ?? await conn.serverVersion()) : null;
+  if (fromSlot) return { startLsn: fromSlot.startLsn, timeline: fromSlot.timeline ?? identity.timeline };
+  return { startLsn: segmentStart(identity.xlogPos, segmentSize), timeline: identity.timeline };
+}

@@ -145,8 +145,11 @@ export async function runStreamSession(conn: ReplicationConnection, consumer: Wa
       throw new WalstreamError('PROTOCOL', `server sent WAL at ${formatLsn(walStart)} but ${formatLsn(expected)} was expected next`);
     }
     let length = data.length;
-    if (endBoundary !== null && walStart + BigInt(length) > endBoundary) length = Math.max(0, Number(endBoundary - walStart));
     expected = walStart + BigInt(length);
+    if (endBoundary !== null && expected > endBoundary) {
+      length = Math.max(0, Number(endBoundary - walStart));
+      expected = walStart + BigInt(length);
+    }
     const result = length > 0 ? consumer.onData(walStart, length === data.length ? data : data.subarray(0, length), serverWalEnd) : undefined;
     if (options.endLsn !== undefined && expected >= options.endLsn) finish('endpos');
     else if (options.synchronous && !syncScheduled) { syncScheduled = true; settled.then(flushAndReport); }

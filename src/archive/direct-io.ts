@@ -14,9 +14,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 /** Alignment of every direct write: address, file offset and length (covers 512e and 4Kn disks). */
-export const DIRECT_ALIGNMENT = 4096;
+const DIRECT_ALIGNMENT = 4096;
 /** Size of a staging chunk; every segment size (a power of two, at least 1 MiB) is a multiple. */
-export const CHUNK_SIZE = 1 << 20;
+const CHUNK_SIZE = 1 << 20;
 const WASM_PAGE = 65536;
 /** Staged bytes are written out once the oldest of them has waited this long (milliseconds). */
 const MAX_STAGE_MS = 20;
@@ -96,7 +96,7 @@ interface Chunk {
   limit: number;
   /** Bytes from 0 already handed to a write (whole blocks only; never modified again). */
   submitted: number;
-  /** Bytes from 0 handed to a write including the padded tail block of the last seal. */
+  /** Bytes from 0 handed to a write: at least `submitted`, plus what the last seal's tail block held. */
   handed: number;
   /** Writes from this buffer not finished yet: it goes back to the pool when none remain and it is full. */
   writes: number;
@@ -150,7 +150,7 @@ export class DirectAppender {
   /** Bytes appended but not yet handed to the kernel (still in the staging chunk). */
   unwritten(): number {
     const chunk = this.chunk;
-    return chunk ? chunk.filled - Math.max(chunk.submitted, chunk.handed) : 0;
+    return chunk ? chunk.filled - chunk.handed : 0;
   }
 
   append(data: Uint8Array): void | Promise<void> {
@@ -176,7 +176,7 @@ export class DirectAppender {
       if (chunk.filled === chunk.limit) {
         if (this.blocking) this.writeNow(chunk.buffer, chunk.submitted, chunk.limit - chunk.submitted, chunk.fileOffset + chunk.submitted);
         else this.submit(chunk, chunk.submitted, chunk.limit - chunk.submitted);
-        chunk.submitted = chunk.limit;
+        chunk.submitted = chunk.handed = chunk.limit;
         this.chunk = null;
         this.stagedSince = -1;
         this.releaseIfDone(chunk);
@@ -215,11 +215,12 @@ export class DirectAppender {
       return;
     }
     const chunk = this.chunk;
-    if (chunk && chunk.filled > Math.max(chunk.submitted, chunk.handed)) {
+    if (chunk && chunk.filled > chunk.handed) {
       const whole = roundDown(chunk.filled);
       if (whole > chunk.submitted) {
         this.submit(chunk, chunk.submitted, whole - chunk.submitted);
         chunk.submitted = whole;
+        if (chunk.handed < whole) chunk.handed = whole;
         if (chunk.filled === whole) this.stagedSince = -1;
       }
       if (chunk.filled > whole) {
@@ -259,7 +260,7 @@ export class DirectAppender {
   sealNow(): void {
     if (this.failure) throw this.failure;
     const chunk = this.chunk;
-    if (!chunk || chunk.filled <= Math.max(chunk.submitted, chunk.handed)) return;
+    if (!chunk || chunk.filled <= chunk.handed) return;
     const end = roundUp(chunk.filled);
     chunk.buffer.fill(0, chunk.filled, end);
     this.writeNow(chunk.buffer, chunk.submitted, end - chunk.submitted, chunk.fileOffset + chunk.submitted);

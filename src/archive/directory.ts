@@ -42,7 +42,7 @@ function ioError(what: string, file: string, err: unknown): WalstreamError {
 }
 
 /** fsync a directory so a rename or a new file in it survives a crash. */
-export async function syncDirectory(dir: string): Promise<void> {
+async function syncDirectory(dir: string): Promise<void> {
   const fd = await fs.promises.open(dir, 'r');
   try {
     await fd.sync();
@@ -80,7 +80,9 @@ class DirectorySegmentWriter implements WalSegmentWriter {
   constructor(
     private readonly sink: DirectorySink,
     private readonly fd: number,
-    private readonly name: string,
+    /** Where the segment is written (ARCHIVE/NAME.partial) and where it goes when complete (ARCHIVE/NAME). */
+    private readonly partial: string,
+    private readonly final: string,
     /** Set when the file is open with O_DIRECT: appends go through aligned chunks. */
     private readonly direct?: DirectAppender,
   ) {
@@ -102,7 +104,7 @@ class DirectorySegmentWriter implements WalSegmentWriter {
       try {
         done += fs.writeSync(this.fd, data, done, data.length - done, this.position + done);
       } catch (err) {
-        throw ioError('write', this.sink.pathOf(this.name + '.partial'), err);
+        throw ioError('write', this.partial, err);
       }
     }
     this.position += data.length;
@@ -117,7 +119,7 @@ class DirectorySegmentWriter implements WalSegmentWriter {
         await syncDirectory(this.sink.directory);
         this.entrySynced = true;
       }
-    }).catch((err) => { throw ioError('fsync', this.sink.pathOf(this.name + '.partial'), err); });
+    }).catch((err) => { throw ioError('fsync', this.partial, err); });
     return this.queue;
   }
 
@@ -132,13 +134,12 @@ class DirectorySegmentWriter implements WalSegmentWriter {
         this.entrySynced = true;
       }
     } catch (err) {
-      throw err instanceof WalstreamError ? err : ioError('fsync', this.sink.pathOf(this.name + '.partial'), err);
+      throw err instanceof WalstreamError ? err : ioError('fsync', this.partial, err);
     }
   }
 
   close(mode: CloseMode): Promise<void> {
-    const partial = this.sink.pathOf(this.name + '.partial');
-    const final = this.sink.pathOf(this.name);
+    const { partial, final } = this;
     this.queue = this.queue.then(async () => {
       try {
         if (this.direct) {
@@ -321,7 +322,7 @@ export class DirectorySink implements WalSink {
         if (buffers) appender = new DirectAppender(buffers, fd, segmentSize, (e) => ioError('write', partial, e), this.preallocate);
       }
       if (fs.fstatSync(fd).size !== segmentSize) fs.ftruncateSync(fd, segmentSize);
-      return new DirectorySegmentWriter(this, fd, name, appender);
+      return new DirectorySegmentWriter(this, fd, partial, this.pathOf(name), appender);
     } catch (err) {
       throw ioError('create', partial, err);
     }

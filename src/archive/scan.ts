@@ -16,7 +16,7 @@ export interface ArchivedSegment {
 }
 
 /** Compression suffixes an archive may hold; the segment they carry counts as archived. */
-export const COMPRESSION_SUFFIXES = ['.gz', '.lz4', '.zst'];
+const COMPRESSION_SUFFIXES = ['.gz', '.lz4', '.zst'];
 
 /** Parse an archive file name into a segment entry; null for history files and anything else. */
 export function parseArchivedName(fileName: string, segmentSize: number): ArchivedSegment | null {
@@ -31,7 +31,7 @@ export function parseArchivedName(fileName: string, segmentSize: number): Archiv
 }
 
 /** Segments in the archive, newest first: higher segment number, then higher timeline, then complete before .partial. */
-export function sortNewestFirst(segments: ArchivedSegment[]): ArchivedSegment[] {
+function sortNewestFirst(segments: ArchivedSegment[]): ArchivedSegment[] {
   return [...segments].sort((a, b) => {
     if (a.segno !== b.segno) return a.segno > b.segno ? -1 : 1;
     if (a.timeline !== b.timeline) return b.timeline - a.timeline;
@@ -63,7 +63,7 @@ export function findResumePoint(fileNames: string[], segmentSize: number): Resum
 /** Bit in xlp_info marking a long page header (XLP_LONG_HEADER, access/xlog_internal.h). */
 const XLP_LONG_HEADER = 0x0002;
 /** Bytes needed to read the long page header up to xlp_xlog_blcksz. */
-export const LONG_HEADER_LENGTH = 40;
+const LONG_HEADER_LENGTH = 40;
 
 /** Fields of a segment's long page header (XLogLongPageHeaderData); integers in the server's byte order (little-endian here). */
 export interface LongPageHeader {

@@ -53,6 +53,8 @@ export interface WalSink {
   openSegment(name: string, segmentSize: number): WalSegmentWriter | Promise<WalSegmentWriter>;
   /** Store a whole small file (a timeline history file) durably and atomically. */
   writeFile(name: string, content: Uint8Array): Promise<void>;
+  /** Optional: verify the archive is usable before streaming starts (throws a one-line error if not). */
+  check?(): Promise<void>;
   /** Optional: release resources when the archiver is done with the sink. */
   close?(): Promise<void>;
 }

@@ -41,7 +41,7 @@ const GiB = 1024 * MiB;
 const APPLICATION_NAME = 'walstream_bench';
 
 /** "2GB", "512MB", "100 MiB", "1e9", "1073741824": bytes. Units are 1024-based, as in PostgreSQL. */
-export function parseByteSize(text: string): number {
+function parseByteSize(text: string): number {
   const match = /^\s*(\d+(?:\.\d+)?(?:e\d+)?)\s*(B|kB|KB|KiB|MB|MiB|GB|GiB|TB|TiB)?\s*$/i.exec(text);
   const units: Record<string, number> = { b: 1, kb: KiB, kib: KiB, mb: MiB, mib: MiB, gb: GiB, gib: GiB, tb: 1024 * GiB, tib: 1024 * GiB };
   const bytes = match ? Math.floor(Number(match[1]) * units[(match[2] ?? 'b').toLowerCase()]!) : NaN;

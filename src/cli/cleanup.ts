@@ -5,7 +5,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { cleanupArchive, oldestKeptSegment } from '../archive/cleanup.js';
-import { WalstreamError } from '../errors.js';
+import { joinLines } from '../errors.js';
 
 const PREFIX = 'walstream cleanup: ';
 
@@ -83,8 +83,8 @@ async function runCleanup(oldestKept: string, options: CleanupCliOptions): Promi
   try {
     names = await cleanupArchive({ archiveDir, oldestKept, dryRun: options.dryRun === true, extension: options.extension });
   } catch (err) {
-    const message = err instanceof WalstreamError || err instanceof Error ? err.message : String(err);
-    process.stderr.write(PREFIX + message.replace(/\s*\n\s*/g, ' ') + '\n');
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(PREFIX + joinLines(message) + '\n');
     return EXIT_FAILED;
   }
   // Paths are printed as pg_archivecleanup prints them: "ARCHIVE/NAME".

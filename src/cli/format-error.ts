@@ -1,5 +1,5 @@
 /** One line for an error: what failed and what to change; never a stack trace, never a password. */
-import { PgError, WalstreamError } from '../errors.js';
+import { PgError, WalstreamError, joinLines } from '../errors.js';
 
 /** Render any thrown value as a single line for stderr. */
 export function formatError(err: unknown): string {
@@ -13,5 +13,6 @@ export function formatError(err: unknown): string {
 }
 
 function oneLine(text: string): string {
-  return text.replace(/\s*\n\s*/g, ' ').trim();
+  return joinLines(text).trim();
 }
+

@@ -11,7 +11,7 @@ import { packageVersion } from './version.js';
 
 
 /** Build the whole CLI. */
-export function buildProgram(): Command {
+function buildProgram(): Command {
   const program = new Command('walstream')
     .description('Stream PostgreSQL WAL into a durable archive over the replication protocol (a pg_receivewal replacement).')
     .version(packageVersion(), '-V, --version', 'print the version and exit')

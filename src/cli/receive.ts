@@ -4,7 +4,7 @@
  */
 import { Command, Option } from 'commander';
 import { Archiver } from '../archiver.js';
-import { type ConnectionOptions, resolveTargets } from '../conninfo.js';
+import { type ConnectionOptions, targetsFor } from '../conninfo.js';
 import { ReplicationConnection } from '../connection.js';
 import { WalstreamError } from '../errors.js';
 import { formatLsn, parseLsn } from '../lsn.js';
@@ -50,7 +50,7 @@ async function connectionFrom(flags: ReceiveFlags): Promise<ConnectionOptions> {
 }
 
 async function runSlotCommand(flags: ReceiveFlags, connection: ConnectionOptions): Promise<void> {
-  const [target] = resolveTargets(connection, process.env, 'walstream');
+  const [target] = targetsFor(connection);
   const conn = await ReplicationConnection.open(target);
   try {
     if (flags.dropSlot) {

@@ -5,7 +5,7 @@
  * It runs once per segment during recovery, so it must start fast: it parses argv by hand and imports
  * only node built-ins and src/restore.ts (never commander, the streaming code or `pg`).
  */
-import { WalstreamError } from '../errors.js';
+import { WalstreamError, joinLines } from '../errors.js';
 import { restoreWalFile } from '../restore.js';
 
 /**
@@ -114,6 +114,6 @@ export async function restoreMain(argv: string[]): Promise<number> {
 }
 
 function fail(line: string): number {
-  process.stderr.write(PREFIX + line.replace(/\s*\n\s*/g, ' ') + '\n');
+  process.stderr.write(PREFIX + joinLines(line) + '\n');
   return EXIT_FAILED;
 }

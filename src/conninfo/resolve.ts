@@ -295,3 +295,11 @@ export function resolveTargets(opts: ConnectionOptions, env: NodeJS.ProcessEnv =
     return target;
   });
 }
+
+/**
+ * resolveTargets for a library option given as a connection string or as ConnectionOptions, with
+ * application_name 'walstream' unless the caller, PGAPPNAME or the string says otherwise.
+ */
+export function targetsFor(connection: ConnectionOptions | string, env: NodeJS.ProcessEnv = process.env, applicationName = 'walstream'): ConnectionTarget[] {
+  return resolveTargets(typeof connection === 'string' ? { connectionString: connection } : connection, env, applicationName);
+}

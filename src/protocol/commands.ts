@@ -99,9 +99,9 @@ export function createSlotCommand(slot: string): string {
   return `CREATE_REPLICATION_SLOT ${quoteIdentifier(slot)} PHYSICAL RESERVE_WAL`;
 }
 
-/** DROP_REPLICATION_SLOT s [WAIT] */
-export function dropSlotCommand(slot: string, wait = false): string {
-  return `DROP_REPLICATION_SLOT ${quoteIdentifier(slot)}${wait ? ' WAIT' : ''}`;
+/** DROP_REPLICATION_SLOT s */
+export function dropSlotCommand(slot: string): string {
+  return `DROP_REPLICATION_SLOT ${quoteIdentifier(slot)}`;
 }
 
 /** READ_REPLICATION_SLOT s (PG ≥ 15) */

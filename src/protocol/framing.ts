@@ -43,11 +43,6 @@ export class FrameReader {
     this.handler = handler;
   }
 
-  /** True when no frame is partly received (a safe point to hand the stream to someone else). */
-  get idle(): boolean {
-    return this.state === 'frame-header' && this.headerFill === 0;
-  }
-
   /** Feed bytes; the handler is called for everything complete (and every WAL byte) in them. */
   push(chunk: Buffer): void {
     let offset = 0;
