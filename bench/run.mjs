@@ -150,13 +150,9 @@ function newArchiveDir(label) {
 }
 
 function dirBytes(dir) {
-  let total = 0;
-  let files = 0;
-  for (const name of readdirSync(dir)) {
-    files++;
-    total += statSync(path.join(dir, name)).size;
-  }
-  return { files, total, names: readdirSync(dir).sort() };
+  const names = readdirSync(dir).sort();
+  const total = names.reduce((sum, name) => sum + statSync(path.join(dir, name)).size, 0);
+  return { files: names.length, total, names };
 }
 
 /** The commit measured, and whether src/ had uncommitted changes (the bench runs whatever dist/ holds). */
@@ -193,7 +189,7 @@ const cluster = await startCluster({
 const conn = cluster.conninfo();
 const receivewal = pgTool('pg_receivewal');
 const pgbench = pgTool('pgbench');
-let canDropCaches = !opts.warm && dropCaches();
+const canDropCaches = !opts.warm && dropCaches();
 if (!opts.warm && !canDropCaches) log('cannot drop the page cache (not root, or /proc/sys/vm/drop_caches is read-only): catch-up runs read WAL from a warm cache');
 
 const result = {
@@ -246,7 +242,7 @@ async function generateWal(bytes) {
     const start = await lsn();
     const started = performance.now();
     let written = 0n;
-    while (written < BigInt(bytes)) {
+    while (written < BigInt(Math.ceil(bytes))) {
       const rows = Math.min(100_000, Math.max(1000, Math.ceil((bytes - Number(written)) / 1150)));
       await client.query(`insert into walgen (pad) select repeat(md5(g::text), 31) || g from generate_series(1, $1) g`, [rows]);
       written = (await lsn()) - start;
@@ -286,6 +282,7 @@ async function catchup() {
   log(`catch-up range ${formatLsn(start)} – ${formatLsn(end)} = ${(bytes / MiB).toFixed(0)} MiB; ${runs} runs × ${contenders.map((c) => `${c.key}/${c.mode}`).join(', ')}`);
 
   const records = [];
+  const expectedSegments = Number((end - start) / segmentSize);
   for (const slot of slots) {
     const c = slot.contender;
     if (segmentStart(slot.restart) !== start) throw new Error(`slot ${slot.name} starts at ${formatLsn(slot.restart)}, not in the segment of ${formatLsn(start)}`);
@@ -299,7 +296,6 @@ async function catchup() {
     await cluster.query('select pg_drop_replication_slot($1)', [slot.name]);
     if (r.code !== 0) throw new Error(`${c.key} (${c.mode}) run ${slot.run} exited with ${r.code ?? r.signal}${r.timedOut ? ' (timed out)' : ''}\n${r.stderr}${r.stdout}`);
     const completeSegments = archive ? archive.names.filter((n) => /^[0-9A-F]{24}$/.test(n)).length : null;
-    const expectedSegments = Number((end - start) / segmentSize);
     if (archive && completeSegments !== expectedSegments) {
       log(`warning: ${c.key} (${c.mode}) run ${slot.run} archived ${completeSegments} complete segments, expected ${expectedSegments}: ${archive.names.slice(-3).join(' ')}`);
     }

@@ -39,16 +39,6 @@ export function childrenCpuSeconds() {
   return (Number(f[13]) + Number(f[14])) / clkTck();
 }
 
-/** A process's own CPU seconds so far (utime + stime), or undefined once it is gone. */
-export function processCpuSeconds(pid) {
-  try {
-    const f = statFields(pid);
-    return (Number(f[11]) + Number(f[12])) / clkTck();
-  } catch {
-    return undefined;
-  }
-}
-
 /** A process's { user, system } CPU seconds so far, or undefined once it is gone. */
 export function processCpuSplit(pid) {
   try {

@@ -3,21 +3,16 @@
  * syncs fall (chunk boundaries, mid-block, several at once, appends racing a sync), the file holds
  * exactly the bytes appended, zeros after them, and a sync covers everything appended before it.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DirectorySink } from '../../src/archive/directory.js';
+import { useTempDirs } from './temp-dirs.js';
 import { AlignedBuffers, directIoWorks } from '../../src/archive/direct-io.js';
 import { isPromise } from '../../src/archive/sink.js';
 
-const dirs: string[] = [];
-afterEach(() => { for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true }); });
-function tempDir(): string {
-  const d = mkdtempSync(path.join(os.tmpdir(), 'walstream-dio-'));
-  dirs.push(d);
-  return d;
-}
+const tempDir = useTempDirs('walstream-dio-');
 
 /** Deterministic pseudo-random numbers (xorshift32), so a failure can be replayed. */
 function prng(seed: number): (n: number) => number {

@@ -2,20 +2,14 @@
  * DirectorySink on a real directory: .partial full size from the start, rename only when complete, and
  * in preallocate mode (synchronous) zero-filled files with the next one prepared in the background.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import os from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { DirectorySink } from '../../src/archive/directory.js';
+import { useTempDirs } from './temp-dirs.js';
 
 const SEG = 1 << 20;
-const dirs: string[] = [];
-afterEach(() => { for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true }); });
-function tempDir(): string {
-  const d = mkdtempSync(path.join(os.tmpdir(), 'walstream-dir-'));
-  dirs.push(d);
-  return d;
-}
+const tempDir = useTempDirs('walstream-dir-');
 async function until(check: () => boolean): Promise<void> {
   for (let i = 0; i < 400 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
   expect(check()).toBe(true);
