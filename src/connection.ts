@@ -15,6 +15,7 @@ import {
 } from './protocol/commands.js';
 import { parseSizeSetting } from './lsn.js';
 import { FrameReader } from './protocol/framing.js';
+import { writeToSocketNow } from './socket-write.js';
 import {
   Backend, type FieldDescription, columnValue, encodeCopyData, encodeCopyDone, encodeQuery,
   parseDataRow, parseErrorFields, parseRowDescription,
@@ -30,12 +31,15 @@ export interface StreamHandlers {
   onCopyData(payload: Buffer): void;
   /** The server ended the copy (end of timeline): answer with endCopy() to get the next-timeline result. */
   onCopyDone(): void;
+  /** Optional: everything in one socket read has been handed on (a synchronous standby flushes here). */
+  onReadEnd?(): void;
 }
 
 /** The operation the connection is answering: one command or one streaming session at a time. */
 interface ActiveOperation {
   onMessage(type: number, body: Buffer): void;
   onWal(walStart: bigint, data: Buffer, serverWalEnd: bigint): void;
+  onReadEnd?(): void;
   fail(err: Error): void;
 }
 
@@ -118,6 +122,10 @@ export class ReplicationConnection {
   private closed = false;
   /** Set when the connection is lost or errors; later calls fail with it. */
   private failure: Error | undefined;
+  /** Plain sockets of our own take small writes straight to the descriptor (writeToSocketNow); TLS never. */
+  private readonly directWrites: boolean;
+  /** Where small outgoing frames (status updates) are built, reused. */
+  private readonly smallFrame = Buffer.allocUnsafe(64);
 
   /**
    * `pg` has connected and authenticated (it is idle at ReadyForQuery, nothing buffered): from here on
@@ -126,6 +134,7 @@ export class ReplicationConnection {
   private constructor(client: pg.Client, target: ConnectionTarget, reusing: ReusingSocket | null) {
     this.client = client;
     this.target = target;
+    this.directWrites = reusing !== null;
     const lost = (err?: unknown) => {
       this.failure ??= err ? toWalstreamError(err, `connection to ${describeTarget(target)} lost`)
         : new WalstreamError('CONNECT_FAILED', `connection to ${describeTarget(target)} lost: the server closed it`);
@@ -143,6 +152,7 @@ export class ReplicationConnection {
     const onChunk = (chunk: Buffer) => {
       try {
         this.reader.push(chunk);
+        this.active?.onReadEnd?.();
       } catch (err) {
         lost(err);
         this.destroy();
@@ -303,15 +313,24 @@ export class ReplicationConnection {
           }
         },
         onWal: handlers.onWal,
+        onReadEnd: handlers.onReadEnd,
       }));
     } catch (err) {
       throw toWalstreamError(err, `streaming from ${describeTarget(this.target)} failed`);
     }
   }
 
-  /** Send one CopyData message (a status update) during copy-both. */
+  /** Send one CopyData message (a status update) during copy-both; `payload` may be reused once this returns. */
   sendCopyData(payload: Buffer): void {
     if (this.closed || this.failure) return;
+    const length = 5 + payload.length;
+    if (this.directWrites && length <= this.smallFrame.length) {
+      const frame = this.smallFrame;
+      frame[0] = 0x64; // 'd'
+      frame.writeInt32BE(4 + payload.length, 1);
+      frame.set(payload, 5);
+      if (writeToSocketNow(this.stream, frame, length)) return;
+    }
     this.stream.write(encodeCopyData(payload));
   }
 

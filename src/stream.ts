@@ -7,7 +7,7 @@ import type { ReplicationConnection } from './connection.js';
 import { WalstreamError } from './errors.js';
 import { formatLsn, segmentStart } from './lsn.js';
 import { startReplicationCommand, type TimelineEnd } from './protocol/commands.js';
-import { decodeServerCopyMessage, encodeStatusUpdate, pgNow } from './protocol/messages.js';
+import { STATUS_UPDATE_LENGTH, decodeServerCopyMessage, encodeStatusUpdate, pgNow } from './protocol/messages.js';
 import { isPromise } from './archive/sink.js';
 
 /** What a stream session hands WAL to. */
@@ -78,6 +78,9 @@ export async function runStreamSession(conn: ReplicationConnection, consumer: Wa
   const endBoundary = options.endLsn === undefined ? null
     : segmentStart(options.endLsn + BigInt(options.segmentSize) - 1n, options.segmentSize);
 
+  // One buffer for every status update (sendCopyData copies or writes it before returning).
+  const statusPayload = Buffer.allocUnsafe(STATUS_UPDATE_LENGTH);
+  const statusView = new DataView(statusPayload.buffer, statusPayload.byteOffset, STATUS_UPDATE_LENGTH);
   const sendStatus = (replyRequested = false) => {
     conn.sendCopyData(encodeStatusUpdate({
       writeLsn: consumer.writeLsn(),
@@ -85,7 +88,7 @@ export async function runStreamSession(conn: ReplicationConnection, consumer: Wa
       applyLsn: 0n, // an archiver applies nothing: never let remote_apply wait on it
       clientTime: pgNow(),
       replyRequested,
-    }));
+    }, statusPayload, statusView));
   };
 
   const fail = (err: unknown) => {
@@ -106,9 +109,7 @@ export async function runStreamSession(conn: ReplicationConnection, consumer: Wa
   };
 
   // Synchronous mode: one fsync at a time; WAL that arrives meanwhile is covered by one more after it.
-  // Scheduled as a promise reaction, after the rest of the socket read is delivered (queueMicrotask
-  // would do the same, plus an AsyncResource per call).
-  const settled = Promise.resolve();
+  // The fsync runs once the whole socket read is delivered (onReadEnd), or once a backlog is drained.
   let flushing = false;
   let flushAgain = false;
   const flushAndReport = () => {
@@ -152,7 +153,7 @@ export async function runStreamSession(conn: ReplicationConnection, consumer: Wa
     }
     const result = length > 0 ? consumer.onData(walStart, length === data.length ? data : data.subarray(0, length), serverWalEnd) : undefined;
     if (options.endLsn !== undefined && expected >= options.endLsn) finish('endpos');
-    else if (options.synchronous && !syncScheduled) { syncScheduled = true; settled.then(flushAndReport); }
+    else if (options.synchronous) syncScheduled = true;
     return result;
   };
 
@@ -191,12 +192,18 @@ export async function runStreamSession(conn: ReplicationConnection, consumer: Wa
         conn.pause();
         busy = result.then(drain).then(() => {
           busy = null;
+          if (syncScheduled && !failure) flushAndReport();
           conn.resume();
         }, (err) => { busy = null; fail(err); });
       }
     } catch (err) {
       fail(err);
     }
+  };
+
+  // After each socket read: everything in it is delivered (or queued behind a busy consumer).
+  const onReadEnd = () => {
+    if (syncScheduled && !busy && !failure) flushAndReport();
   };
 
   options.onStatusSender?.(() => { if (!stopping && !failure) sendStatus(); });
@@ -207,7 +214,7 @@ export async function runStreamSession(conn: ReplicationConnection, consumer: Wa
   timer?.unref();
 
   try {
-    const streaming = conn.startStreaming(startReplicationCommand(options), { onWal, onCopyData, onCopyDone: endCopy });
+    const streaming = conn.startStreaming(startReplicationCommand(options), { onWal, onCopyData, onCopyDone: endCopy, onReadEnd });
     // First status update right away, as pg_receivewal does, so the server knows our positions.
     if (!stopping) setImmediate(() => { if (!stopping && !failure) sendStatus(); });
     else setImmediate(endCopy);

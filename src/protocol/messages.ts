@@ -34,7 +34,7 @@ export type ServerCopyMessage = XLogData | Keepalive;
 /** Bytes before the WAL in an XLogData message: 'w', dataStart, walEnd, sendTime. */
 export const XLOGDATA_HEADER = 25;
 const KEEPALIVE_LENGTH = 18;
-const STATUS_UPDATE_LENGTH = 34;
+export const STATUS_UPDATE_LENGTH = 34;
 
 function readUint64(buf: Uint8Array, offset: number): bigint {
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
@@ -92,18 +92,24 @@ export interface StatusUpdate {
   replyRequested: boolean;
 }
 
-/** Encode a standby status update CopyData payload (34 bytes; ProcessStandbyReplyMessage reads it). */
-export function encodeStatusUpdate(update: StatusUpdate): Buffer {
-  const buf = Buffer.allocUnsafe(STATUS_UPDATE_LENGTH);
-  // DataView's setters: about half the cost of Buffer.writeBigUInt64BE (sent once per commit batch in synchronous mode).
-  const view = new DataView(buf.buffer, buf.byteOffset, STATUS_UPDATE_LENGTH);
-  buf[0] = 0x72; // 'r'
+/**
+ * Encode a standby status update CopyData payload (34 bytes; ProcessStandbyReplyMessage reads it) into
+ * `out` (a new buffer by default). A caller sending one per commit batch passes the same buffer, and a
+ * DataView over it made once, so encoding allocates nothing.
+ */
+export function encodeStatusUpdate(
+  update: StatusUpdate,
+  out: Buffer = Buffer.allocUnsafe(STATUS_UPDATE_LENGTH),
+  view = new DataView(out.buffer, out.byteOffset, STATUS_UPDATE_LENGTH),
+): Buffer {
+  // DataView's setters: about half the cost of Buffer.writeBigUInt64BE.
+  out[0] = 0x72; // 'r'
   view.setBigUint64(1, update.writeLsn);
   view.setBigUint64(9, update.flushLsn);
   view.setBigUint64(17, update.applyLsn);
   view.setBigInt64(25, update.clientTime);
-  buf[33] = update.replyRequested ? 1 : 0;
-  return buf;
+  out[33] = update.replyRequested ? 1 : 0;
+  return out.length === STATUS_UPDATE_LENGTH ? out : out.subarray(0, STATUS_UPDATE_LENGTH);
 }
 
 /** Current time in PostgreSQL's µs-since-2000 representation (GetCurrentTimestamp). */
