@@ -50,8 +50,8 @@ async function connectionFrom(flags: ReceiveFlags): Promise<ConnectionOptions> {
 }
 
 async function runSlotCommand(flags: ReceiveFlags, connection: ConnectionOptions): Promise<void> {
-  const [target] = targetsFor(connection);
-  const conn = await ReplicationConnection.open(target);
+  // Like libpq (and so pg_receivewal): the first host of a multi-host connection string that answers.
+  const conn = await ReplicationConnection.openFirst(targetsFor(connection));
   try {
     if (flags.dropSlot) {
       if (flags.verbose) process.stderr.write(`walstream: dropping replication slot "${flags.slot}"\n`);

@@ -4,6 +4,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { destroyAll, startCluster, tempDir } from '../harness/cluster.js';
+import { freePort } from '../harness/tools.js';
 import { runWalstream } from '../harness/walstream.js';
 
 afterAll(destroyAll);
@@ -41,6 +42,16 @@ describe('slot management flags', () => {
 
     const dropped = await runWalstream(['receive', ...conn, '-S', 'arch', '--drop-slot']);
     expect(dropped.code, dropped.stderr).toBe(0);
+    expect(await slots()).toEqual([]);
+
+    // A multi-host connection string: as libpq, the first host that answers (nothing listens on the first port).
+    const deadPort = await freePort();
+    const multi = ['-d', `host=${cluster.host},${cluster.host} port=${deadPort},${cluster.port} user=postgres`];
+    const viaSecond = await runWalstream(['receive', ...multi, '-S', 'multi', '--create-slot']);
+    expect(viaSecond.code, viaSecond.stderr).toBe(0);
+    expect(await slots()).toEqual([{ slot_name: 'multi', slot_type: 'physical', reserved: true }]);
+    const droppedViaSecond = await runWalstream(['receive', ...multi, '-S', 'multi', '--drop-slot']);
+    expect(droppedViaSecond.code, droppedViaSecond.stderr).toBe(0);
     expect(await slots()).toEqual([]);
   });
 });
