@@ -501,6 +501,29 @@ function kib(bytes) {
   return `${(bytes / 1024).toFixed(0)} KiB`;
 }
 
+/**
+ * Run-by-run ratios of walstream to pg_receivewal (runs alternate A B on the same server, so a pair
+ * shares the machine's state of the moment): their median, and in how many pairs walstream was ahead.
+ * Steadier than a ratio of medians when the machine drifts during the bench.
+ */
+function pairedRatios(list, pred, field, higherIsBetter = true) {
+  const byRun = new Map();
+  for (const x of list.filter(pred)) {
+    const entry = byRun.get(x.run) ?? {};
+    entry[x.tool] = x[field];
+    byRun.set(x.run, entry);
+  }
+  const ratios = [...byRun.values()]
+    .filter((e) => typeof e.walstream === 'number' && typeof e.pg_receivewal === 'number' && e.pg_receivewal > 0)
+    .map((e) => e.walstream / e.pg_receivewal);
+  if (ratios.length === 0) return null;
+  const ahead = ratios.filter((r) => (higherIsBetter ? r > 1 : r < 1)).length;
+  return { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios), n: ratios.length, walstreamAhead: ahead };
+}
+
+/** A table row for pairedRatios: spread and pairs won in the walstream column, the median as the ratio. */
+const pairedRow = (p) => ['  run-by-run ratio: min–max; pairs walstream won', p ? `${p.min.toFixed(2)}–${p.max.toFixed(2)}; ${p.walstreamAhead} of ${p.n}` : '–', '', p ? `${p.median.toFixed(2)}×` : ''];
+
 function summarize() {
   const rows = [];
   const fmt = (s, digits, unit = '') => (s ? `${s.median.toFixed(digits)}${unit} (${s.min.toFixed(digits)}–${s.max.toFixed(digits)})` : '–');
@@ -518,7 +541,9 @@ function summarize() {
       const a = get('walstream', mode, 'mibPerSecond');
       const b = get('pg_receivewal', mode, 'mibPerSecond');
       rows.push([label, fmt(a, 0), fmt(b, 0), ratio(a, b)]);
-      summary[`catchup_${mode}_mibps`] = { walstream: a, pg_receivewal: b, ratio: a && b ? a.median / b.median : undefined };
+      const paired = pairedRatios(list, (x) => x.mode === mode, 'mibPerSecond');
+      rows.push(pairedRow(paired));
+      summary[`catchup_${mode}_mibps`] = { walstream: a, pg_receivewal: b, ratio: a && b ? a.median / b.median : undefined, paired };
     }
     if (only.has('ceiling')) {
       const a = get('null_sink', 'null', 'mibPerSecond');
@@ -575,6 +600,8 @@ function summarize() {
     const b = t('pg_receivewal');
     const none = t('none');
     rows.push(['sync standby: pgbench TPS', fmt(a, 0), fmt(b, 0), ratio(a, b)]);
+    const paired = pairedRatios(list, () => true, 'tps');
+    rows.push(pairedRow(paired));
     rows.push(['  no standby (reference TPS)', fmt(none, 0), '', '']);
     for (const p of ['p50', 'p99']) {
       const la = stats(list.filter((x) => x.tool === 'walstream').map((x) => x.flushLagMs[p]));
@@ -585,7 +612,7 @@ function summarize() {
     const ca = stats(list.filter((x) => x.tool === 'walstream').map((x) => x.cpuSeconds));
     const cb = stats(list.filter((x) => x.tool === 'pg_receivewal').map((x) => x.cpuSeconds));
     rows.push([`  tool CPU s during the ${pgbenchSeconds} s pgbench`, fmt(ca, 2), fmt(cb, 2), ratio(ca, cb)]);
-    summary.sync_tps = { walstream: a, pg_receivewal: b, none };
+    summary.sync_tps = { walstream: a, pg_receivewal: b, none, paired };
   }
   return { rows, summary };
 }
