@@ -9,6 +9,7 @@ import {
   type CompletedSegment, type WalSegmentWriter, type WalSink,
 } from 'pg-walstream';
 import { destroyAll, lsnToBigInt, runTool, startCluster, tempDir } from '../harness/cluster.js';
+import { waitFor } from '../harness/tools.js';
 import { differingFiles, listArchive } from '../harness/walstream.js';
 
 afterAll(destroyAll);
@@ -135,6 +136,38 @@ describe('the library', () => {
       if (server) expect(sink.files.get(name)!.equals(server), name).toBe(true);
     }
     expect(sink.writes).toBeGreaterThan(names.length);
+  });
+
+  it('an Archiver with an asynchronous sink serves as the synchronous standby: every commit is acknowledged', async () => {
+    const cluster = await startCluster({ segmentSizeMB: 1, conf: { synchronous_standby_names: 'memsync' } });
+    const sink = new MemorySink();
+    const archiver = new Archiver({ connection: cluster.connectionString, applicationName: 'memsync', sink, synchronous: true });
+    const running = archiver.run();
+    try {
+      await waitFor(async () => {
+        const rows = await cluster.query<{ sync_state: string }>(`select sync_state from pg_stat_replication where application_name = 'memsync'`);
+        return rows[0]?.sync_state === 'sync';
+      }, { what: 'the Archiver to be the synchronous standby' });
+      // Each write of this sink is asynchronous, so the stream holds back the socket while it runs; the
+      // flush (and the status update a waiting commit needs) must still follow every batch.
+      const acknowledged = async (sql: string) => {
+        let timer: NodeJS.Timeout | undefined;
+        const stalled = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`commit of "${sql}" not acknowledged in 10 s`)), 10_000); });
+        try {
+          await Promise.race([cluster.query(sql), stalled]);
+        } finally {
+          clearTimeout(timer);
+        }
+      };
+      await acknowledged('create table memsync_acked (id int)');
+      for (let i = 0; i < 20; i++) await acknowledged(`insert into memsync_acked values (${i})`);
+      const [{ n }] = await cluster.query<{ n: string }>('select count(*)::text as n from memsync_acked');
+      expect(n).toBe('20');
+      expect(sink.writes).toBeGreaterThanOrEqual(20);
+    } finally {
+      archiver.stop();
+      await running;
+    }
   });
 
   it('a slow consumer pauses the socket: the server cannot run ahead and memory stays flat', async () => {
