@@ -173,13 +173,16 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
       if (!isValidSegmentSize(segmentSize)) {
         throw new WalstreamError('BAD_SEGMENT_SIZE', `server reports wal_segment_size ${segmentSize}, not a power of two between 1 MB and 1 GB`);
       }
-      const owner = await archiveSystemId(this.sink, segmentSize);
+      // One listing per connection serves every question about the archive (a remote sink lists slowly);
+      // nothing is written to the archive before streaming starts, so it stays current.
+      const archived = await this.sink.list();
+      const owner = await archiveSystemId(this.sink, segmentSize, archived);
       if (owner && owner.systemId !== identity.systemId) {
         throw new WalstreamError('ARCHIVE_MISMATCH', `archive holds WAL of database system ${owner.systemId} (${owner.fileName}) but the server is system ${identity.systemId}; use an empty directory for this cluster`);
       }
 
-      let { startLsn, timeline } = await this.startPosition(conn, identity, segmentSize, version);
-      await this.fetchMissingHistory(conn, identity.timeline);
+      let { startLsn, timeline } = await this.startPosition(conn, identity, segmentSize, version, archived);
+      await this.fetchMissingHistory(conn, identity.timeline, archived);
       if (this.options.endLsn !== undefined && startLsn >= this.options.endLsn) {
         this.log('warn', `nothing to stream: the start position ${formatLsn(startLsn)} is already at or past --endpos ${formatLsn(this.options.endLsn)}`);
         return 'done';
@@ -230,8 +233,8 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
   }
 
   /** pg_receivewal's order: the archive, then the slot's restart_lsn (PG ≥ 15), then the server's position. */
-  private async startPosition(conn: ReplicationConnection, identity: { timeline: number; xlogPos: bigint }, segmentSize: number, version: number): Promise<{ startLsn: bigint; timeline: number }> {
-    const resume = findResumePoint(await this.sink.list(), segmentSize);
+  private async startPosition(conn: ReplicationConnection, identity: { timeline: number; xlogPos: bigint }, segmentSize: number, version: number, archived: string[]): Promise<{ startLsn: bigint; timeline: number }> {
+    const resume = findResumePoint(archived, segmentSize);
     if (resume && this.options.startAtServerPosition) {
       this.log('warn', `not resuming after ${resume.from.fileName}: starting at the server's position leaves a gap in the archive`);
     } else if (resume) {
@@ -242,10 +245,9 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
   }
 
   /** Fetch the server timeline's history file (and its ancestors') when the archive lacks it. */
-  private async fetchMissingHistory(conn: ReplicationConnection, serverTimeline: number): Promise<void> {
+  private async fetchMissingHistory(conn: ReplicationConnection, serverTimeline: number, archived: string[]): Promise<void> {
     if (serverTimeline <= 1) return;
-    const have = new Set(await this.sink.list());
-    if (!have.has(historyFileName(serverTimeline))) await this.fetchHistory(conn, serverTimeline);
+    if (!archived.includes(historyFileName(serverTimeline))) await this.fetchHistory(conn, serverTimeline);
   }
 
   private async fetchHistory(conn: ReplicationConnection, timeline: number): Promise<void> {

@@ -21,7 +21,8 @@ class MemorySink implements WalSink {
   readonly files = new Map<string, Buffer>();
   readonly partial = new Map<string, Buffer>();
   writes = 0;
-  async list() { return [...this.files.keys(), ...[...this.partial.keys()].map((n) => n + '.partial')]; }
+  lists = 0;
+  async list() { this.lists++; return [...this.files.keys(), ...[...this.partial.keys()].map((n) => n + '.partial')]; }
   async readHead(name: string, length: number) {
     const file = this.files.get(name) ?? this.partial.get(name.replace(/\.partial$/, ''));
     return file ? file.subarray(0, length) : null;
@@ -136,6 +137,7 @@ describe('the library', () => {
       if (server) expect(sink.files.get(name)!.equals(server), name).toBe(true);
     }
     expect(sink.writes).toBeGreaterThan(names.length);
+    expect(sink.lists).toBe(1); // one connection: one listing serves the system id, resume point and history checks
   });
 
   it('an Archiver with an asynchronous sink serves as the synchronous standby: every commit is acknowledged', async () => {
