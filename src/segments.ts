@@ -131,6 +131,8 @@ export class SegmentConsumer implements WalConsumer {
     if (full) {
       const wait = this.completeCurrent(position);
       if (wait) return wait.then(() => this.writeFrom(position, data, offset));
+    } else {
+      this.maybeEarlySync(); // as after a synchronous write: an asynchronous sink's flush moves mid-segment too
     }
     return this.writeFrom(position, data, offset);
   }

@@ -16,6 +16,8 @@ class ControlledSink implements WalSink {
   readonly pending: Pending[] = [];
   /** Whether its writers say they write directly (O_DIRECT-like: mid-segment syncs rate-limited). */
   writesDirect = false;
+  /** Whether its writes return a promise (settled on the next turn), like a remote sink's. */
+  asyncWrites = false;
   /** Durable end per segment name (absolute LSN), as the test released it. */
   readonly durable = new Map<string, bigint>();
   readonly starts = new Map<string, bigint>();
@@ -37,7 +39,10 @@ class ControlledSink implements WalSink {
       } });
     });
     return {
-      write: (data) => { this.written.set(name, this.written.get(name)! + data.length); },
+      write: (data) => {
+        this.written.set(name, this.written.get(name)! + data.length);
+        return this.asyncWrites ? new Promise<void>((r) => setImmediate(r)) : undefined;
+      },
       sync: () => defer('sync'),
       close: (mode) => defer(mode),
       writesDirect: this.writesDirect,
@@ -165,6 +170,22 @@ describe('SegmentConsumer durability', () => {
     await tick();
     honest();
     expect(consumer.flushLsn()).toBe(BigInt(SEG));
+  });
+
+  it('with a sink whose writes are asynchronous, early fsyncs happen too and move flush honestly', async () => {
+    const sink = new ControlledSink();
+    sink.asyncWrites = true;
+    const consumer = new SegmentConsumer({ sink, segmentSize: SEG, timeline: 1, startLsn: 0n, earlySyncBytes: 64 * 1024 });
+    const piece = new Uint8Array(32 * 1024);
+    let synced = 0;
+    for (let position = 0n; position < BigInt(SEG) - 32n * 1024n; position += 32n * 1024n) {
+      await consumer.onData(position, piece);
+      for (let i = sink.pending.length - 1; i >= 0; i--) if (sink.pending[i]!.kind === 'sync') { sink.release(i); synced++; }
+      await tick();
+      expect(consumer.flushLsn()).toBeLessThanOrEqual(sink.durablePrefix(0n));
+    }
+    expect(synced).toBeGreaterThanOrEqual(10); // every 64 kB
+    expect(consumer.flushLsn()).toBeGreaterThan(BigInt(SEG) / 2n); // flush moved mid-segment
   });
 
   it('with a direct-writing sink, mid-segment syncs come at most once a second however fast WAL arrives', async () => {
