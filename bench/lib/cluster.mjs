@@ -4,60 +4,22 @@
  * the `postgres` OS user when we are root, a free port on 127.0.0.1, trust authentication, and
  * removal of everything at exit (even on Ctrl-C).
  */
-import { execFileSync, spawn } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { findPgBin, serverUser } from '../../scripts/pg-local.mjs';
+
+export { findPgBin, serverUser };
 
 // ---------------------------------------------------------------------------------------------
-// Binaries and users
-
-let pgBinCache;
-
-function isPgBinDir(dir) {
-  return existsSync(path.join(dir, 'initdb')) && existsSync(path.join(dir, 'postgres'));
-}
-
-/** $PG_BIN, else `pg_config --bindir`, else the highest /usr/lib/postgresql/<v>/bin. */
-export function findPgBin() {
-  if (pgBinCache) return pgBinCache;
-  if (process.env.PG_BIN) {
-    if (!isPgBinDir(process.env.PG_BIN)) throw new Error(`PG_BIN=${process.env.PG_BIN} does not contain initdb and postgres`);
-    return (pgBinCache = process.env.PG_BIN);
-  }
-  try {
-    const dir = execFileSync('pg_config', ['--bindir'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    if (dir && isPgBinDir(dir)) return (pgBinCache = dir);
-  } catch {
-    // no pg_config on PATH
-  }
-  const root = '/usr/lib/postgresql';
-  const versions = existsSync(root)
-    ? readdirSync(root).filter((v) => /^\d+$/.test(v) && isPgBinDir(path.join(root, v, 'bin'))).sort((a, b) => Number(b) - Number(a))
-    : [];
-  if (versions.length > 0) return (pgBinCache = path.join(root, versions[0], 'bin'));
-  throw new Error('PostgreSQL binaries not found: set PG_BIN, put pg_config on PATH, or install the server under /usr/lib/postgresql/<version>/bin');
-}
+// Binaries
 
 /** Absolute path of a PostgreSQL program (pg_receivewal, pgbench, …) from findPgBin(). */
 export function pgTool(name) {
   return path.join(findPgBin(), name);
-}
-
-let serverUserCache;
-
-/** { uid, gid } of the `postgres` OS user when we are root (the server refuses to run as root), else null. */
-export function serverUser() {
-  if (serverUserCache !== undefined) return serverUserCache;
-  if (process.getuid?.() !== 0) return (serverUserCache = null);
-  try {
-    const id = (flag) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim());
-    return (serverUserCache = { uid: id('-u'), gid: id('-g') });
-  } catch {
-    throw new Error('running as root, but there is no `postgres` OS user to run the PostgreSQL server as');
-  }
 }
 
 /** Run a program to completion; reject with its output on a non-zero exit. */

@@ -5,75 +5,28 @@
  * PostgreSQL's server refuses to run as root. When the tests run as root, server-side commands run
  * as the `postgres` OS user (see serverUser()) and the directories they use are chowned to it.
  */
-import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { chown, mkdtemp, readdir, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { track, untrack, type Resource } from './cleanup.js';
+import { findPgBin, serverUser as sharedServerUser } from '../../scripts/pg-local.mjs';
 
 // ---------------------------------------------------------------------------------------------
 // Binaries and users
 
-let pgBinCache: string | undefined;
-
-function isPgBinDir(dir: string): boolean {
-  return existsSync(path.join(dir, 'initdb')) && existsSync(path.join(dir, 'postgres'));
-}
-
-/**
- * Directory holding the PostgreSQL binaries: $PG_BIN if set, else `pg_config --bindir` if pg_config is
- * on PATH (and that directory holds the server), else the highest version in /usr/lib/postgresql/<v>/bin.
- * Throws if none is found.
- */
-export function findPgBin(): string {
-  if (pgBinCache) return pgBinCache;
-  const fromEnv = process.env.PG_BIN;
-  if (fromEnv) {
-    if (!isPgBinDir(fromEnv)) throw new Error(`PG_BIN=${fromEnv} does not contain initdb and postgres`);
-    return (pgBinCache = fromEnv);
-  }
-  try {
-    const dir = execFileSync('pg_config', ['--bindir'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    if (dir && isPgBinDir(dir)) return (pgBinCache = dir);
-  } catch {
-    // pg_config not on PATH: fall through.
-  }
-  const root = '/usr/lib/postgresql';
-  const versions = existsSync(root)
-    ? readdirSync(root)
-        .filter((v) => /^\d+(\.\d+)?$/.test(v) && isPgBinDir(path.join(root, v, 'bin')))
-        .sort((a, b) => Number(b) - Number(a))
-    : [];
-  if (versions.length > 0) return (pgBinCache = path.join(root, versions[0]!, 'bin'));
-  throw new Error(
-    'PostgreSQL binaries not found: set PG_BIN, put pg_config on PATH, or install the server under /usr/lib/postgresql/<version>/bin',
-  );
-}
+export { findPgBin } from '../../scripts/pg-local.mjs';
 
 export interface ServerUser {
   uid: number;
   gid: number;
 }
 
-let serverUserCache: ServerUser | null | undefined;
-
 /** The uid/gid server-side commands must run as: the `postgres` OS user when we are root, else undefined (run as ourselves). */
 export function serverUser(): ServerUser | undefined {
-  if (serverUserCache === undefined) {
-    if (process.getuid?.() !== 0) {
-      serverUserCache = null;
-    } else {
-      const id = (flag: string) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim());
-      try {
-        serverUserCache = { uid: id('-u'), gid: id('-g') };
-      } catch {
-        throw new Error('running as root, but there is no `postgres` OS user to run the PostgreSQL server as');
-      }
-    }
-  }
-  return serverUserCache ?? undefined;
+  return sharedServerUser() ?? undefined;
 }
 
 /** Give `target` (recursively if asked) to the server user, so the server can use it; no-op when not root. */

@@ -172,9 +172,11 @@ describe('SegmentConsumer durability', () => {
     expect(consumer.flushLsn()).toBe(BigInt(SEG));
   });
 
-  it('with a sink whose writes are asynchronous, early fsyncs happen too and move flush honestly', async () => {
-    const sink = new ControlledSink();
-    sink.asyncWrites = true;
+  /**
+   * Nearly one segment in 32 kB pieces, early syncs every 64 kB asked for; every sync is released as it
+   * starts. Returns how many ran and the consumer; checks after each piece that flush is honest.
+   */
+  async function streamOneSegment(sink: ControlledSink): Promise<{ synced: number; consumer: SegmentConsumer }> {
     const consumer = new SegmentConsumer({ sink, segmentSize: SEG, timeline: 1, startLsn: 0n, earlySyncBytes: 64 * 1024 });
     const piece = new Uint8Array(32 * 1024);
     let synced = 0;
@@ -184,6 +186,13 @@ describe('SegmentConsumer durability', () => {
       await tick();
       expect(consumer.flushLsn()).toBeLessThanOrEqual(sink.durablePrefix(0n));
     }
+    return { synced, consumer };
+  }
+
+  it('with a sink whose writes are asynchronous, early fsyncs happen too and move flush honestly', async () => {
+    const sink = new ControlledSink();
+    sink.asyncWrites = true;
+    const { synced, consumer } = await streamOneSegment(sink);
     expect(synced).toBeGreaterThanOrEqual(10); // every 64 kB
     expect(consumer.flushLsn()).toBeGreaterThan(BigInt(SEG) / 2n); // flush moved mid-segment
   });
@@ -192,15 +201,7 @@ describe('SegmentConsumer durability', () => {
     const syncs = async (writesDirect: boolean) => {
       const sink = new ControlledSink();
       sink.writesDirect = writesDirect;
-      const consumer = new SegmentConsumer({ sink, segmentSize: SEG, timeline: 1, startLsn: 0n, earlySyncBytes: 64 * 1024 });
-      const piece = new Uint8Array(32 * 1024);
-      let synced = 0;
-      for (let position = 0n; position < BigInt(SEG) - 32n * 1024n; position += 32n * 1024n) {
-        consumer.onData(position, piece);
-        for (let i = sink.pending.length - 1; i >= 0; i--) if (sink.pending[i]!.kind === 'sync') { sink.release(i); synced++; }
-        await tick();
-      }
-      return synced;
+      return (await streamOneSegment(sink)).synced;
     };
     expect(await syncs(false)).toBeGreaterThanOrEqual(10); // every 64 kB
     expect(await syncs(true)).toBe(1); // the first, then none within the second

@@ -1,0 +1,4 @@
+/** Directory holding the PostgreSQL binaries ($PG_BIN, `pg_config --bindir`, or the highest /usr/lib/postgresql/<v>/bin). */
+export function findPgBin(): string;
+/** The `postgres` OS user's uid/gid when running as root, else null. */
+export function serverUser(): { uid: number; gid: number } | null;
