@@ -202,6 +202,8 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
             statusIntervalMs: (this.options.statusIntervalSeconds ?? 10) * 1000,
             reportFlush: Boolean(this.options.slot) || Boolean(this.options.synchronous),
             synchronous: Boolean(this.options.synchronous),
+            // Following a live primary: one socket read per READ_COALESCE_MS instead of one per commit.
+            readCoalesceMs: READ_COALESCE_MS,
             signal: this.abort.signal,
           });
           this.streamedOnce = true;
@@ -256,6 +258,13 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
     this.emit('history', { name: history.fileName, timeline });
   }
 }
+
+/**
+ * How long the socket rests after the stream has caught up (runStreamSession's readCoalesceMs). Well
+ * inside the 20 ms that direct I/O stages WAL anyway, and far inside any status interval; catching up
+ * is never slowed (a long read means more is waiting, and reading goes on at once).
+ */
+const READ_COALESCE_MS = 10;
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {

@@ -48,7 +48,16 @@ export interface StreamSessionOptions {
   signal?: AbortSignal;
   /** Receives a function that sends a status update now (for a caller that acknowledges on its own schedule). */
   onStatusSender?: (sendStatus: () => void) => void;
+  /**
+   * Not synchronous: after a small socket read (the stream has caught up), leave the socket unread for
+   * this many milliseconds so that what trickles in meanwhile arrives in one read (0, the default: read
+   * at once). Following a busy primary, that is one wake-up per interval instead of one per commit.
+   */
+  readCoalesceMs?: number;
 }
+
+/** A read this short means the socket was drained: the stream has caught up with the server. */
+const CAUGHT_UP_READ_BYTES = 64 * 1024;
 
 /** How a session ended. */
 export type StreamOutcome =
@@ -96,10 +105,22 @@ export async function runStreamSession(conn: ReplicationConnection, consumer: Wa
     conn.destroy();
   };
 
+  // Trickling WAL is read in batches (readCoalesceMs): the socket rests, then one read takes it all.
+  // Never while the consumer holds the socket paused (busy) or in synchronous mode.
+  const coalesceMs = options.synchronous ? 0 : options.readCoalesceMs ?? 0;
+  let coalesceTimer: NodeJS.Timeout | null = null;
+  const stopCoalescing = () => {
+    if (!coalesceTimer) return;
+    clearTimeout(coalesceTimer);
+    coalesceTimer = null;
+    if (!busy) conn.resume();
+  };
+
   const finish = (why: 'endpos' | 'stopped') => {
     if (stopping) return;
     stopping = why;
     const done = async () => {
+      stopCoalescing(); // the server's answers to CopyDone are read at once
       if (busy) await busy;
       await (consumer.settle ? consumer.settle() : consumer.flush());
       sendStatus();
@@ -202,8 +223,16 @@ export async function runStreamSession(conn: ReplicationConnection, consumer: Wa
   };
 
   // After each socket read: everything in it is delivered (or queued behind a busy consumer).
-  const onReadEnd = () => {
+  const onReadEnd = (bytes: number) => {
     if (syncScheduled && !busy && !failure) flushAndReport();
+    else if (coalesceMs > 0 && bytes < CAUGHT_UP_READ_BYTES && !busy && !failure && !stopping && !coalesceTimer) {
+      conn.pause();
+      // Not unref'd: a paused socket alone does not keep the event loop alive.
+      coalesceTimer = setTimeout(() => {
+        coalesceTimer = null;
+        if (!busy) conn.resume();
+      }, coalesceMs);
+    }
   };
 
   options.onStatusSender?.(() => { if (!stopping && !failure) sendStatus(); });
@@ -231,6 +260,7 @@ export async function runStreamSession(conn: ReplicationConnection, consumer: Wa
     return { kind: stopping ?? 'stopped', receivedLsn: expected };
   } finally {
     if (timer) clearInterval(timer);
+    if (coalesceTimer) clearTimeout(coalesceTimer);
     options.signal?.removeEventListener('abort', onAbort);
   }
 }

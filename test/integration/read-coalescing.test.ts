@@ -1,0 +1,103 @@
+/**
+ * runStreamSession's readCoalesceMs on a real server: following a primary that commits every few
+ * milliseconds, the socket is read in batches (one wake-up per interval, not one per commit), and the
+ * WAL delivered is the same bytes, in order, as when reading at once.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { open } from 'node:fs/promises';
+import path from 'node:path';
+import { ReplicationConnection } from '../../src/connection.js';
+import { targetsFor } from '../../src/conninfo.js';
+import { runStreamSession, type WalConsumer } from '../../src/stream.js';
+import { walFileName } from '../../src/lsn.js';
+import { destroyAll, lsnToBigInt, startCluster, type Cluster } from '../harness/cluster.js';
+import { waitFor } from '../harness/tools.js';
+
+afterAll(destroyAll);
+
+/** Counts groups of onData calls made in one turn of the event loop (one socket read each). */
+class CountingConsumer implements WalConsumer {
+  batches = 0;
+  bytes: Buffer[] = [];
+  start: bigint | null = null;
+  end = 0n;
+  private inBatch = false;
+  onData(walStart: bigint, data: Uint8Array): void {
+    if (!this.inBatch) {
+      this.inBatch = true;
+      this.batches++;
+      setImmediate(() => { this.inBatch = false; });
+    }
+    this.start ??= walStart;
+    this.bytes.push(Buffer.from(data));
+    this.end = walStart + BigInt(data.length);
+  }
+  writeLsn() { return this.end; }
+  flushLsn() { return 0n; }
+  async flush() {}
+}
+
+/** Follow `cluster` from its current position while it makes `commits` small commits, `gapMs` apart. */
+async function follow(cluster: Cluster, readCoalesceMs: number, commits: number, gapMs: number): Promise<CountingConsumer> {
+  const conn = await ReplicationConnection.open(targetsFor(cluster.connectionString)[0]!);
+  const consumer = new CountingConsumer();
+  const abort = new AbortController();
+  try {
+    const identity = await conn.identifySystem();
+    const startLsn = identity.xlogPos - (identity.xlogPos % 8192n); // a page start, like the server's own requests
+    const session = runStreamSession(conn, consumer, {
+      startLsn, timeline: identity.timeline, segmentSize: 1 << 20, statusIntervalMs: 1000,
+      reportFlush: false, synchronous: false, readCoalesceMs, signal: abort.signal,
+    });
+    await cluster.withClient(async (client) => {
+      await client.query('create table if not exists trickle (n int)');
+      for (let i = 0; i < commits; i++) {
+        await client.query('insert into trickle values ($1)', [i]);
+        await new Promise((r) => setTimeout(r, gapMs));
+      }
+    });
+    const target = lsnToBigInt(await cluster.currentLsn());
+    await waitFor(async () => consumer.end >= target, { what: 'the stream to reach the last commit' });
+    abort.abort();
+    await session;
+  } finally {
+    await conn.close();
+  }
+  return consumer;
+}
+
+const SEGMENT = 1 << 20;
+
+/** The server's own WAL bytes [from, to) out of its pg_wal files (1 MB segments, timeline 1). */
+async function serverWal(cluster: Cluster, from: bigint, to: bigint): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for (let at = from; at < to;) {
+    const segmentEnd = at - (at % BigInt(SEGMENT)) + BigInt(SEGMENT);
+    const until = to < segmentEnd ? to : segmentEnd;
+    const file = await open(path.join(cluster.dataDir, 'pg_wal', walFileName(1, at, SEGMENT)), 'r');
+    try {
+      const buf = Buffer.alloc(Number(until - at));
+      await file.read(buf, 0, buf.length, Number(at % BigInt(SEGMENT)));
+      parts.push(buf);
+    } finally {
+      await file.close();
+    }
+    at = until;
+  }
+  return Buffer.concat(parts);
+}
+
+describe('read coalescing', () => {
+  it('reads a trickle in batches, and the WAL is the same bytes as the server\'s', async () => {
+    const cluster = await startCluster({ segmentSizeMB: 1 });
+    const atOnce = await follow(cluster, 0, 60, 5);
+    const coalesced = await follow(cluster, 100, 60, 5);
+    // 60 commits 5 ms apart take at least 300 ms: read at once, about one batch per commit; with 100 ms
+    // of rest after each caught-up read, a handful.
+    expect(atOnce.batches).toBeGreaterThanOrEqual(40);
+    expect(coalesced.batches).toBeLessThanOrEqual(atOnce.batches / 3);
+    for (const run of [atOnce, coalesced]) {
+      expect(Buffer.concat(run.bytes).equals(await serverWal(cluster, run.start!, run.end))).toBe(true);
+    }
+  });
+});
