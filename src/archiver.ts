@@ -260,9 +260,9 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
 }
 
 /**
- * How long the socket rests after the stream has caught up (runStreamSession's readCoalesceMs). Well
- * inside the 20 ms that direct I/O stages WAL anyway, and far inside any status interval; catching up
- * is never slowed (a long read means more is waiting, and reading goes on at once).
+ * How long the socket rests after the stream has caught up with the server (runStreamSession's
+ * readCoalesceMs). Well inside the 20 ms that direct I/O stages WAL anyway, and far inside any status
+ * interval; catching up never pauses (the server's WAL end is then ahead of what has arrived).
  */
 const READ_COALESCE_MS = 10;
 

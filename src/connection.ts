@@ -31,15 +31,15 @@ export interface StreamHandlers {
   onCopyData(payload: Buffer): void;
   /** The server ended the copy (end of timeline): answer with endCopy() to get the next-timeline result. */
   onCopyDone(): void;
-  /** Optional: everything in one socket read (`bytes` long) has been handed on (a synchronous standby flushes here). */
-  onReadEnd?(bytes: number): void;
+  /** Optional: everything in one socket read has been handed on (a synchronous standby flushes here). */
+  onReadEnd?(): void;
 }
 
 /** The operation the connection is answering: one command or one streaming session at a time. */
 interface ActiveOperation {
   onMessage(type: number, body: Buffer): void;
   onWal(walStart: bigint, data: Buffer, serverWalEnd: bigint): void;
-  onReadEnd?(bytes: number): void;
+  onReadEnd?(): void;
   fail(err: Error): void;
 }
 
@@ -152,7 +152,7 @@ export class ReplicationConnection {
     const onChunk = (chunk: Buffer) => {
       try {
         this.reader.push(chunk);
-        this.active?.onReadEnd?.(chunk.length);
+        this.active?.onReadEnd?.();
       } catch (err) {
         lost(err);
         this.destroy();

@@ -49,15 +49,14 @@ export interface StreamSessionOptions {
   /** Receives a function that sends a status update now (for a caller that acknowledges on its own schedule). */
   onStatusSender?: (sendStatus: () => void) => void;
   /**
-   * Not synchronous: after a small socket read (the stream has caught up), leave the socket unread for
-   * this many milliseconds so that what trickles in meanwhile arrives in one read (0, the default: read
-   * at once). Following a busy primary, that is one wake-up per interval instead of one per commit.
+   * Not synchronous: after a socket read that brought everything the server had (the end of WAL it
+   * put in its last XLogData header), leave the socket unread for this many milliseconds, so that what
+   * trickles in meanwhile arrives in one read (0, the default: read at once). Following a busy primary,
+   * that is one wake-up per interval instead of one per commit; catching up never pauses.
    */
   readCoalesceMs?: number;
 }
 
-/** A read this short means the socket was drained: the stream has caught up with the server. */
-const CAUGHT_UP_READ_BYTES = 64 * 1024;
 
 /** How a session ended. */
 export type StreamOutcome =
@@ -72,6 +71,8 @@ export type StreamOutcome =
  */
 export async function runStreamSession(conn: ReplicationConnection, consumer: WalConsumer, options: StreamSessionOptions): Promise<StreamOutcome> {
   let expected = options.startLsn;
+  /** The server's end of WAL in the latest XLogData header (walsender.c XLogSendPhysical: its flush position when it sent). */
+  let latestServerWalEnd = 0n;
   let stopping: 'endpos' | 'stopped' | null = null;
   let failure: Error | null = null;
   let busy: Promise<void> | null = null;
@@ -151,7 +152,14 @@ export async function runStreamSession(conn: ReplicationConnection, consumer: Wa
       return;
     }
     flushing = true;
-    consumer.flush().then(() => {
+    let flushed: Promise<void>;
+    try {
+      flushed = consumer.flush();
+    } catch (err) {
+      fail(err); // a consumer whose flush throws instead of rejecting
+      return;
+    }
+    flushed.then(() => {
       flushing = false;
       if (!stopping) sendStatus();
       if (flushAgain) {
@@ -163,6 +171,7 @@ export async function runStreamSession(conn: ReplicationConnection, consumer: Wa
 
   /** Deliver one XLogData payload; returns a promise when the consumer made us wait. */
   const deliver = (walStart: bigint, data: Uint8Array, serverWalEnd: bigint): void | Promise<void> => {
+    latestServerWalEnd = serverWalEnd;
     if (walStart !== expected) {
       throw new WalstreamError('PROTOCOL', `server sent WAL at ${formatLsn(walStart)} but ${formatLsn(expected)} was expected next`);
     }
@@ -223,9 +232,12 @@ export async function runStreamSession(conn: ReplicationConnection, consumer: Wa
   };
 
   // After each socket read: everything in it is delivered (or queued behind a busy consumer).
-  const onReadEnd = (bytes: number) => {
+  // Caught up means the server had nothing more when it sent the last message: unlike the size of a
+  // read, that does not depend on the transport (TLS hands decrypted data over in 16 KiB pieces, a slow
+  // link in whatever arrived) and is never true while the server is still sending what it has.
+  const onReadEnd = () => {
     if (syncScheduled && !busy && !failure) flushAndReport();
-    else if (coalesceMs > 0 && bytes < CAUGHT_UP_READ_BYTES && !busy && !failure && !stopping && !coalesceTimer) {
+    else if (coalesceMs > 0 && expected >= latestServerWalEnd && !busy && !failure && !stopping && !coalesceTimer) {
       conn.pause();
       // Not unref'd: a paused socket alone does not keep the event loop alive.
       coalesceTimer = setTimeout(() => {

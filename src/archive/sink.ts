@@ -29,7 +29,11 @@ export interface WalSegmentWriter {
    * less often (at most once a second) while WAL streams in fast.
    */
   readonly writesDirect?: boolean;
-  /** Make everything written so far durable; resolves only when it is. */
+  /**
+   * Make everything written so far durable; resolves only when it is. Writes may be issued while a
+   * sync is still running (the receiver syncs mid-segment in the background): the sync must cover
+   * what was written before it was called, and may cover more.
+   */
   sync(): Promise<void>;
   /**
    * Optional: make everything written so far durable before returning (a blocking fsync). Used in
