@@ -5,8 +5,8 @@
  * PostgreSQL's server refuses to run as root. When the tests run as root, server-side commands run
  * as the `postgres` OS user (see serverUser()) and the directories they use are chowned to it.
  */
-import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { chmodSync, rmSync } from 'node:fs';
 import { chown, mkdtemp, readdir, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -224,4 +224,28 @@ export function lsnToBigInt(lsn: string): bigint {
   const m = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/.exec(lsn.trim());
   if (!m) throw new Error(`not an LSN: ${JSON.stringify(lsn)}`);
   return (BigInt('0x' + m[1]) << 32n) | BigInt('0x' + m[2]);
+}
+
+/** Whether `openssl` is on PATH (TLS tests make their server certificate with it). */
+export const hasOpenssl = (() => {
+  try {
+    execFileSync('openssl', ['version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+/**
+ * A self-signed server certificate for CN=127.0.0.1, made with openssl in a temp directory the server
+ * user can read (key mode 0600, as the server insists). `conf` turns TLS on in startCluster's conf.
+ */
+export async function selfSignedCertificate(): Promise<{ key: string; crt: string; conf: Record<string, string> }> {
+  const certs = await tempDir('tls-');
+  const key = path.join(certs, 'server.key');
+  const crt = path.join(certs, 'server.crt');
+  execFileSync('openssl', ['req', '-new', '-x509', '-days', '2', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', key, '-out', crt], { stdio: 'ignore' });
+  await chownForServer(certs, { recursive: true });
+  chmodSync(key, 0o600);
+  return { key, crt, conf: { ssl: 'on', ssl_cert_file: crt, ssl_key_file: key } };
 }

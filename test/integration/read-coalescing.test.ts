@@ -4,15 +4,13 @@
  * WAL delivered is the same bytes, in order, as when reading at once.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
-import { chmodSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { ReplicationConnection } from '../../src/connection.js';
 import { targetsFor } from '../../src/conninfo.js';
 import { runStreamSession, type WalConsumer } from '../../src/stream.js';
 import { walFileName } from '../../src/lsn.js';
-import { chownForServer, destroyAll, lsnToBigInt, startCluster, tempDir, type Cluster } from '../harness/cluster.js';
+import { destroyAll, hasOpenssl, lsnToBigInt, selfSignedCertificate, startCluster, type Cluster } from '../harness/cluster.js';
 import { waitFor } from '../harness/tools.js';
 
 afterAll(destroyAll);
@@ -103,14 +101,8 @@ describe('read coalescing', () => {
     }
   });
 
-  it('never rests while catching up, over TLS (16 KiB pieces) or plain TCP', async () => {
-    const certs = await tempDir('coalesce-tls-');
-    const key = path.join(certs, 'server.key');
-    const crt = path.join(certs, 'server.crt');
-    execFileSync('openssl', ['req', '-new', '-x509', '-days', '2', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', key, '-out', crt], { stdio: 'ignore' });
-    await chownForServer(certs, { recursive: true });
-    chmodSync(key, 0o600);
-    const cluster = await startCluster({ segmentSizeMB: 1, conf: { ssl: 'on', ssl_cert_file: crt, ssl_key_file: key } });
+  it.skipIf(!hasOpenssl)('never rests while catching up, over TLS (16 KiB pieces) or plain TCP', async () => {
+    const cluster = await startCluster({ segmentSizeMB: 1, conf: (await selfSignedCertificate()).conf });
     for (const sslmode of ['require', 'disable']) {
       const slot = `catchup_${sslmode}`;
       const startLsn = lsnToBigInt(await cluster.createSlot(slot));

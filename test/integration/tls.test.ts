@@ -4,25 +4,18 @@
  * plain against a server without TLS is covered by every other test (the default sslmode is prefer).
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { chownForServer, destroyAll, startCluster, tempDir, waitFor } from '../harness/cluster.js';
+import { destroyAll, hasOpenssl, selfSignedCertificate, startCluster, tempDir, waitFor } from '../harness/cluster.js';
 import { listArchive, runWalstream, spawnWalstream } from '../harness/walstream.js';
 
 afterAll(destroyAll);
 
-const hasOpenssl = (() => { try { execFileSync('openssl', ['version']); return true; } catch { return false; } })();
 
 describe.skipIf(!hasOpenssl)('TLS', () => {
   it('streams over TLS with sslmode=require and verify-ca, byte-identical to pg_wal', async () => {
-    const certs = await tempDir('tls-');
-    const key = path.join(certs, 'server.key');
-    const crt = path.join(certs, 'server.crt');
-    execFileSync('openssl', ['req', '-new', '-x509', '-days', '2', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', key, '-out', crt], { stdio: 'ignore' });
-    await chownForServer(certs, { recursive: true });
-    chmodSync(key, 0o600);
-    const cluster = await startCluster({ segmentSizeMB: 1, conf: { ssl: 'on', ssl_cert_file: crt, ssl_key_file: key } });
+    const { crt, conf } = await selfSignedCertificate();
+    const cluster = await startCluster({ segmentSizeMB: 1, conf });
     const [{ ssl }] = await cluster.query<{ ssl: string }>('show ssl');
     expect(ssl).toBe('on');
 
