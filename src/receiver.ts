@@ -39,6 +39,11 @@ export interface WalReceiverOptions {
   reportFlush?: boolean;
   /** Chunks buffered ahead of the consumer before the socket is paused (default 16). */
   highWaterMark?: number;
+  /**
+   * Once caught up with the server, leave the socket unread this many milliseconds so that trickling
+   * WAL arrives in fewer, larger chunks (fewer wake-ups; the Archiver uses 10). Default 0: at once.
+   */
+  readCoalesceMs?: number;
   applicationName?: string;
   env?: NodeJS.ProcessEnv;
 }
@@ -207,6 +212,7 @@ export class WalReceiver extends EventEmitter<WalReceiverEvents> implements Asyn
           statusIntervalMs: (this.options.statusIntervalSeconds ?? 10) * 1000,
           reportFlush: Boolean(this.options.slot) || Boolean(this.options.reportFlush),
           synchronous: false,
+          readCoalesceMs: this.options.readCoalesceMs ?? 0,
           signal: this.abort.signal,
           onStatusSender: (send) => { this.sendStatus = send; },
         });

@@ -120,6 +120,44 @@ describe('the library', () => {
     expect(restart).toBe(acknowledged);
   });
 
+  it('WalReceiver with readCoalesceMs hands over a trickle in fewer, larger groups', async () => {
+    const cluster = await startCluster({ segmentSizeMB: 1 });
+    await cluster.query('create table trickle (n int)');
+    /** Groups of chunks that arrive in one turn of the event loop, while 40 commits trickle in 5 ms apart. */
+    const groups = async (readCoalesceMs: number) => {
+      const receiver = new WalReceiver({ connection: cluster.connectionString, readCoalesceMs });
+      let count = 0;
+      let inGroup = false;
+      let received = 0n;
+      let target: bigint | null = null;
+      const committing = (async () => {
+        await new Promise((r) => setTimeout(r, 200)); // let the receiver start
+        for (let i = 0; i < 40; i++) {
+          await cluster.query(`insert into trickle values (${i})`);
+          await new Promise((r) => setTimeout(r, 5));
+        }
+        target = lsnToBigInt(await cluster.currentLsn());
+        await cluster.query('insert into trickle values (-1)'); // one more chunk, past the target, ends the loop
+      })();
+      for await (const chunk of receiver) {
+        if (!inGroup) {
+          inGroup = true;
+          count++;
+          setImmediate(() => { inGroup = false; });
+        }
+        received = chunk.startLsn + BigInt(chunk.data.length);
+        if (target !== null && received >= target) break;
+      }
+      await committing;
+      await receiver.close();
+      return count;
+    };
+    const atOnce = await groups(0);
+    const coalesced = await groups(100);
+    expect(atOnce).toBeGreaterThanOrEqual(15);
+    expect(coalesced).toBeLessThanOrEqual(atOnce / 3);
+  });
+
   it('a custom asynchronous sink receives every segment, through its asynchronous writes', async () => {
     const cluster = await startCluster({ segmentSizeMB: 1 });
     await cluster.createSlot('mem');
