@@ -101,12 +101,15 @@ async function bench(flags: BenchFlags): Promise<void> {
   const connection: ConnectionOptions = { connectionString: flags.dbname, host: flags.host, port: flags.port, user: flags.username };
   const targets = resolveTargets(connection, process.env, APPLICATION_NAME);
 
-  // A side connection: finds the start, and tells the server's position for the progress line.
-  const control = await ReplicationConnection.openFirst(targets);
-  let archive: { dir: string; temporary: boolean } | null = null;
+  // Checked (and a temporary one made) before connecting: bad input fails before anything is printed.
+  const archive: { dir: string; temporary: boolean } | null = flags.sink === 'dir' ? archiveDirectory(flags) : null;
   let progress: ProgressLine | null = null;
+  let control: ReplicationConnection | null = null;
   try {
-    const start = await startPoint(control, flags.slot);
+    // A side connection: finds the start, and tells the server's position for the progress line.
+    const side = await ReplicationConnection.openFirst(targets);
+    control = side;
+    const start = await startPoint(side, flags.slot);
     const endLsn = start.startLsn + BigInt(bytes);
     let serverLsn = start.serverLsn;
     const available = serverLsn > start.startLsn ? Number(serverLsn - start.startLsn) : 0;
@@ -118,7 +121,7 @@ async function bench(flags: BenchFlags): Promise<void> {
     const poller = setInterval(() => {
       if (polling) return;
       polling = true;
-      control.identifySystem().then((id) => { serverLsn = id.xlogPos; }, () => {}).finally(() => { polling = false; });
+      side.identifySystem().then((id) => { serverLsn = id.xlogPos; }, () => {}).finally(() => { polling = false; });
     }, 1000);
     poller.unref();
     progress = new ProgressLine(flags.progress, () => position, (rate) => {
@@ -147,9 +150,8 @@ async function bench(flags: BenchFlags): Promise<void> {
         if (stopRequested) stop();
         for await (const chunk of receiver) position = chunk.startLsn + BigInt(chunk.data.length);
       } else {
-        archive = archiveDirectory(flags);
         const archiver = new Archiver({
-          connection, directory: archive.dir, slot: flags.slot, endLsn, noSync: !flags.sync,
+          connection, directory: archive!.dir, slot: flags.slot, endLsn, noSync: !flags.sync,
           loop: false, applicationName: APPLICATION_NAME,
         });
         archiver.on('log', ({ level, message }) => { if (level === 'warn') process.stderr.write(`\nwalstream bench: ${message}\n`); });
@@ -190,7 +192,7 @@ async function bench(flags: BenchFlags): Promise<void> {
     }
   } finally {
     progress?.end();
-    await control.close();
+    await control?.close();
     if (archive?.temporary) rmSync(archive.dir, { recursive: true, force: true });
   }
 }

@@ -1,0 +1,59 @@
+/**
+ * `walstream bench` against a real server (issue 6): the null sink receives the requested amount of
+ * retained WAL and leaves the slot where it was; --sink dir archives exactly what `receive` would
+ * (byte-identical to pg_wal); bad input is one line and exit 1.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { destroyAll, lsnToBigInt, startCluster, tempDir } from '../harness/cluster.js';
+import { listArchive, runWalstream } from '../harness/walstream.js';
+
+afterAll(destroyAll);
+
+const MB = 1 << 20;
+
+describe('walstream bench', () => {
+  it('measures a null sink and a directory over a slot\'s retained WAL, and refuses bad input in one line', async () => {
+    const cluster = await startCluster({ segmentSizeMB: 1 });
+    const restart = await cluster.createSlot('wsbench');
+    await cluster.generateWal(5 * MB);
+    const conn = ['-d', cluster.connectionString];
+    const segmentStart = lsnToBigInt(restart) - (lsnToBigInt(restart) % BigInt(MB));
+
+    // Null sink: exactly --bytes from the slot's segment start, nothing acknowledged.
+    const nullRun = await runWalstream(['bench', ...conn, '-S', 'wsbench', '--bytes', '3MB', '--json']);
+    expect(nullRun.code, nullRun.stderr).toBe(0);
+    const nullSummary = JSON.parse(nullRun.stdout.trim());
+    expect(nullSummary.sink).toBe('null');
+    expect(nullSummary.bytes).toBe(3 * MB);
+    expect(lsnToBigInt(nullSummary.startLsn)).toBe(segmentStart);
+    expect(nullSummary.mibPerSecond).toBeGreaterThan(0);
+    expect(nullSummary.peakRssBytes).toBeGreaterThan(0);
+    expect(await cluster.slotRestartLsn('wsbench')).toBe(restart);
+
+    // Directory sink: the Archiver's archive, complete segments identical to the server's.
+    const archive = await tempDir('wsbench-');
+    const dirRun = await runWalstream(['bench', ...conn, '-S', 'wsbench', '--bytes', '2MB', '--sink', 'dir', '-D', archive]);
+    expect(dirRun.code, dirRun.stderr).toBe(0);
+    expect(dirRun.stdout).toMatch(/^walstream bench: 2\.0 MiB \(2097152 bytes, .* MiB\/s into a directory, fsynced; CPU/);
+    const { complete } = await listArchive(archive);
+    expect(complete.length).toBe(2);
+    for (const name of complete) {
+      const server = path.join(cluster.dataDir, 'pg_wal', name);
+      if (existsSync(server)) expect(readFileSync(path.join(archive, name)).equals(readFileSync(server)), name).toBe(true);
+    }
+
+    for (const [args, message] of [
+      [['--bytes', '0'], /invalid size "0" for --bytes/],
+      [['--sink', 'null', '-D', archive], /-D\/--directory needs --sink dir/],
+      [['-S', 'no_such_slot'], /replication slot "no_such_slot" does not exist/],
+      [['--sink', 'dir', '-D', archive], /is not empty/],
+    ] as const) {
+      const bad = await runWalstream(['bench', ...conn, ...args]);
+      expect(bad.code, args.join(' ')).toBe(1);
+      expect(bad.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
+      expect(bad.stderr).toMatch(message);
+    }
+  });
+});
