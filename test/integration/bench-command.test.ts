@@ -6,8 +6,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { destroyAll, lsnToBigInt, startCluster, tempDir } from '../harness/cluster.js';
-import { listArchive, runWalstream } from '../harness/walstream.js';
+import { destroyAll, lsnToBigInt, spawnTool, startCluster, tempDir } from '../harness/cluster.js';
+import { WALSTREAM_CLI, listArchive, runWalstream } from '../harness/walstream.js';
 
 afterAll(destroyAll);
 
@@ -31,6 +31,7 @@ describe('walstream bench', () => {
     expect(nullSummary.mibPerSecond).toBeGreaterThan(0);
     expect(nullSummary.peakRssBytes).toBeGreaterThan(0);
     expect(await cluster.slotRestartLsn('wsbench')).toBe(restart);
+    expect(nullRun.stderr).not.toContain('\r'); // not a terminal: no progress line
 
     // Directory sink: the Archiver's archive, complete segments identical to the server's.
     const archive = await tempDir('wsbench-');
@@ -55,5 +56,27 @@ describe('walstream bench', () => {
       expect(bad.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
       expect(bad.stderr).toMatch(message);
     }
+  });
+
+  it.skipIf(!existsSync('/usr/bin/script'))('draws a live progress line on a terminal (MiB/s, LSN, lag) and clears it before the summary', async () => {
+    const cluster = await startCluster({ segmentSizeMB: 1 });
+    await cluster.createSlot('wsterm');
+    await cluster.generateWal(MB);
+    // More than is retained: the rest is live WAL, written below over a couple of seconds, so the line
+    // (drawn every 250 ms) has time to appear. `script` gives the command a terminal.
+    const command = `'${process.execPath}' '${WALSTREAM_CLI}' bench -d '${cluster.connectionString}' -S wsterm --bytes 4MB`;
+    const run = spawnTool('/usr/bin/script', ['-qefc', command, '/dev/null']);
+    for (let i = 0; i < 8; i++) {
+      await cluster.generateWal(MB / 2);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const { code } = await run.exited;
+    const screen = run.output.stdout;
+    expect(code, screen).toBe(0);
+    const drawn = screen.split('\r').filter((l) => /MiB\/s/.test(l) && / of 4\.0 MiB/.test(l));
+    expect(drawn.length, screen).toBeGreaterThanOrEqual(2);
+    expect(drawn.some((l) => /[0-9A-F]+\/[0-9A-F]+ .*(behind the server|at the server's position)/.test(l)), screen).toBe(true);
+    // Cleared (spaces, then \r) before the summary, which starts a line of its own.
+    expect(screen).toMatch(/\r +\rwalstream bench: 4\.0 MiB \(4194304 bytes/);
   });
 });
