@@ -1,7 +1,8 @@
 /**
  * `walstream bench` against a real server (issue 6): the null sink receives the requested amount of
  * retained WAL and leaves the slot where it was; --sink dir archives exactly what `receive` would
- * (byte-identical to pg_wal); bad input is one line and exit 1.
+ * (byte-identical to pg_wal); bad input is one line and exit 1. And the live progress lines of
+ * `bench` and `receive --progress` on a terminal (a pty from script(1)).
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
@@ -79,4 +80,39 @@ describe('walstream bench', () => {
     // Cleared (spaces, then \r) before the summary, which starts a line of its own.
     expect(screen).toMatch(/\r +\rwalstream bench: 4\.0 MiB \(4194304 bytes/);
   });
+
+  it.skipIf(!existsSync('/usr/bin/script'))('walstream receive --progress draws the same kind of line, and -v log lines do not mix with it', async () => {
+    const cluster = await startCluster({ segmentSizeMB: 1 });
+    await cluster.createSlot('wsprogress');
+    const archive = await tempDir('wsprogress-');
+    await cluster.generateWal(MB / 2);
+    const command = `'${process.execPath}' '${WALSTREAM_CLI}' receive -D '${archive}' -S wsprogress -d '${cluster.connectionString}' --progress -v`;
+    const run = spawnTool('/usr/bin/script', ['-qefc', command, '/dev/null']);
+    for (let i = 0; i < 8; i++) {
+      await cluster.generateWal(MB / 2);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const { complete } = await waitForSegments(archive, 3);
+    expect(complete.length).toBeGreaterThanOrEqual(3);
+    run.kill('SIGINT');
+    const { code } = await run.exited;
+    const screen = run.output.stdout;
+    expect(code, screen).toBe(0);
+    const drawn = screen.split('\r').filter((l) => /^ {2}received [0-9A-F]+\/[0-9A-F]+ {2}flushed [0-9A-F]+\/[0-9A-F]+ {2}(\d+|–) MiB\/s {2}timeline 1 {2}\d+ segments archived/.test(l));
+    expect(drawn.length, screen).toBeGreaterThanOrEqual(2);
+    // Every log line starts at the beginning of a line: the progress line was cleared first.
+    const logged = screen.split('walstream: finished segment').length - 1;
+    const onTheirOwnLine = (screen.match(/(^|\n|\r {2,}\r)walstream: finished segment/g) ?? []).length;
+    expect(logged, screen).toBeGreaterThanOrEqual(3);
+    expect(onTheirOwnLine, screen).toBe(logged);
+  });
 });
+
+async function waitForSegments(dir: string, count: number): Promise<{ complete: string[] }> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const listed = await listArchive(dir);
+    if (listed.complete.length >= count || Date.now() > deadline) return listed;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
