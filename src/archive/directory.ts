@@ -237,18 +237,31 @@ export class DirectorySink implements WalSink {
     await fs.promises.rm(this.pathOf(SPARE + '.tmp'), { force: true });
   }
 
-  /** Zero-fill the next segment's file in the background (preallocate mode). */
+  /**
+   * Zero-fill the next segment's file in the background (preallocate mode). With direct I/O the zeros
+   * go to the device 1 MiB at a time from an aligned staging chunk: through the page cache they ended
+   * in one 16 MB fdatasync, and the commit write that met it waited for all of it (measured: 5.95 ms,
+   * the slowest of ~14,000 O_DSYNC writes in 9 s; the fdatasync took 6.9 ms).
+   */
   private prepareSpare(size: number): void {
     if (this.spare.state !== 'none') return;
     this.spare = { state: 'preparing', size };
     const temp = this.pathOf(SPARE + '.tmp');
     this.spareTask = (async () => {
-      const handle = await fs.promises.open(temp, 'w');
+      const buffers = this.direct;
+      const aligned = buffers?.chunks.take();
       try {
-        for (let offset = 0; offset < size; offset += ZEROS.length) await handle.write(ZEROS, 0, Math.min(ZEROS.length, size - offset), offset);
-        if (!this.noSync) await handle.datasync();
+        const { O_WRONLY, O_CREAT, O_TRUNC } = fs.constants;
+        const handle = await fs.promises.open(temp, aligned ? O_WRONLY | O_CREAT | O_TRUNC | O_DIRECT! : 'w', 0o666);
+        try {
+          const zeros = aligned ? aligned.fill(0) : ZEROS;
+          for (let offset = 0; offset < size; offset += zeros.length) await handle.write(zeros, 0, Math.min(zeros.length, size - offset), offset);
+          if (!this.noSync) await handle.datasync();
+        } finally {
+          await handle.close();
+        }
       } finally {
-        await handle.close();
+        if (aligned) buffers!.chunks.release(aligned);
       }
       await fs.promises.rename(temp, this.pathOf(SPARE));
     })().then(
