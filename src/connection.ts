@@ -17,7 +17,7 @@ import { parseSizeSetting } from './lsn.js';
 import { FrameReader } from './protocol/framing.js';
 import { writeToSocketNow } from './socket-write.js';
 import {
-  Backend, type FieldDescription, columnValue, encodeCopyData, encodeCopyDone, encodeQuery,
+  Backend, type FieldDescription, columnValue, encodeCopyData, encodeCopyDone, encodeQuery, writeCopyData,
   parseDataRow, parseErrorFields, parseRowDescription,
 } from './protocol/backend.js';
 
@@ -323,14 +323,8 @@ export class ReplicationConnection {
   /** Send one CopyData message (a status update) during copy-both; `payload` may be reused once this returns. */
   sendCopyData(payload: Buffer): void {
     if (this.closed || this.failure) return;
-    const length = 5 + payload.length;
-    if (this.directWrites && length <= this.smallFrame.length) {
-      const frame = this.smallFrame;
-      frame[0] = 0x64; // 'd'
-      frame.writeInt32BE(4 + payload.length, 1);
-      frame.set(payload, 5);
-      if (writeToSocketNow(this.stream, frame, length)) return;
-    }
+    if (this.directWrites && 5 + payload.length <= this.smallFrame.length
+      && writeToSocketNow(this.stream, this.smallFrame, writeCopyData(this.smallFrame, payload))) return;
     this.stream.write(encodeCopyData(payload));
   }
 

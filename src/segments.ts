@@ -115,26 +115,24 @@ export class SegmentConsumer implements WalConsumer {
       const full = length === room;
       if (isPromise(wrote)) {
         const [at, from] = [position, offset];
-        return this.track(wrote.then(() => this.continueAfter(full, at, data, from)));
+        return this.track(wrote.then(() => {
+          const wait = this.afterWrite(full, at);
+          return wait ? wait.then(() => this.writeFrom(at, data, from)) : this.writeFrom(at, data, from);
+        }));
       }
-      if (!full) {
-        this.maybeEarlySync();
-      } else {
-        const wait = this.completeCurrent(position);
-        if (wait) return this.track(wait.then(() => this.writeFrom(position, data, offset)));
-      }
+      const wait = this.afterWrite(full, position);
+      if (wait) return this.track(wait.then(() => this.writeFrom(position, data, offset)));
     }
   }
 
-  /** After an asynchronous write: finish the segment if it is full, then go on with the rest of `data`. */
-  private continueAfter(full: boolean, position: bigint, data: Uint8Array, offset: number): void | Promise<void> {
-    if (full) {
-      const wait = this.completeCurrent(position);
-      if (wait) return wait.then(() => this.writeFrom(position, data, offset));
-    } else {
-      this.maybeEarlySync(); // as after a synchronous write: an asynchronous sink's flush moves mid-segment too
-    }
-    return this.writeFrom(position, data, offset);
+  /**
+   * After a write (synchronous or not) ending at `position`: finish the segment when it is full, else
+   * maybe start an early sync. Returns a promise when the receiver must wait before writing on.
+   */
+  private afterWrite(full: boolean, position: bigint): Promise<void> | undefined {
+    if (full) return this.completeCurrent(position);
+    this.maybeEarlySync();
+    return undefined;
   }
 
   /**

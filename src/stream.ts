@@ -57,7 +57,6 @@ export interface StreamSessionOptions {
   readCoalesceMs?: number;
 }
 
-
 /** How a session ended. */
 export type StreamOutcome =
   | { kind: 'timeline-end'; end: TimelineEnd; receivedLsn: bigint }
@@ -240,10 +239,7 @@ export async function runStreamSession(conn: ReplicationConnection, consumer: Wa
     else if (coalesceMs > 0 && expected >= latestServerWalEnd && !busy && !failure && !stopping && !coalesceTimer) {
       conn.pause();
       // Not unref'd: a paused socket alone does not keep the event loop alive.
-      coalesceTimer = setTimeout(() => {
-        coalesceTimer = null;
-        if (!busy) conn.resume();
-      }, coalesceMs);
+      coalesceTimer = setTimeout(stopCoalescing, coalesceMs);
     }
   };
 

@@ -95,11 +95,11 @@ export function decodeLongPageHeader(head: Uint8Array): LongPageHeader | null {
  * The system identifier the archive belongs to, read from the long page header of its newest
  * segment that has one (a fresh .partial may still be zeros). Null for an archive with no segment.
  * Compressed files are skipped: their header is not readable without decompressing. `names` is the
- * sink's listing when the caller already has it (a remote sink's listing can be slow).
+ * sink's listing (the caller lists once and asks several questions of it).
  */
-export async function archiveSystemId(sink: WalSink, segmentSize: number, names?: string[]): Promise<{ systemId: string; fileName: string } | null> {
+export async function archiveSystemId(sink: WalSink, segmentSize: number, names: string[]): Promise<{ systemId: string; fileName: string } | null> {
   const segments = sortNewestFirst(
-    (names ?? await sink.list()).map((n) => parseArchivedName(n, segmentSize)).filter((s): s is ArchivedSegment => s !== null && s.fileName === s.name + (s.partial ? '.partial' : '')),
+    names.map((n) => parseArchivedName(n, segmentSize)).filter((s): s is ArchivedSegment => s !== null && s.fileName === s.name + (s.partial ? '.partial' : '')),
   );
   for (const segment of segments) {
     const head = await sink.readHead(segment.fileName, LONG_HEADER_LENGTH);

@@ -122,10 +122,19 @@ export function encodeQuery(text: string): Buffer {
 /** CopyData wrapping `payload`. */
 export function encodeCopyData(payload: Buffer): Buffer {
   const buf = Buffer.allocUnsafe(5 + payload.length);
-  buf[0] = 0x64; // 'd'
-  buf.writeInt32BE(4 + payload.length, 1);
-  payload.copy(buf, 5);
+  writeCopyData(buf, payload);
   return buf;
+}
+
+/**
+ * Write a CopyData frame carrying `payload` at the start of `out` (at least 5 bytes longer than the
+ * payload); returns the frame's length. For a caller that reuses one buffer per message.
+ */
+export function writeCopyData(out: Buffer, payload: Uint8Array): number {
+  out[0] = 0x64; // 'd'
+  out.writeInt32BE(4 + payload.length, 1);
+  out.set(payload, 5);
+  return 5 + payload.length;
 }
 
 /** CopyDone. */
