@@ -21,7 +21,7 @@
  *            and without any standby for reference
  *
  * Every catch-up run gets its own slot, all created before the WAL is generated, so every run of
- * either tool catches up the very same retained WAL from the same start. Runs alternate A B A B.
+ * either tool catches up the very same retained WAL from the same start. Runs alternate A B, B A, ...
  * Before each catch-up run the page cache is dropped (sync; echo 3 > /proc/sys/vm/drop_caches, when
  * we may: as root), so the server reads the WAL from disk every time; --warm keeps the cache.
  * The archive directory is deleted after each run. Wall time is the whole process, start-up included.
@@ -216,7 +216,16 @@ const result = {
 // ---------------------------------------------------------------------------------------------
 // Catch-up: walstream, pg_receivewal (fsync / --no-sync) and the null-sink ceiling
 
-/** Which catch-up contenders run, in A B A B order within each run. */
+/**
+ * The contenders of run `r` in the order they go: as listed in even runs, reversed in odd ones
+ * (A B, B A, ...). The server drifts during a bench (bloat, autovacuum, the host); with a fixed order
+ * whoever goes second in every run would get the drift as an advantage.
+ */
+function runOrder(list, r) {
+  return r % 2 === 0 ? list : [...list].reverse();
+}
+
+/** Which catch-up contenders run; each run takes them in runOrder. */
 function catchupContenders() {
   const list = [];
   if (only.has('catchup') || only.has('rss')) list.push({ key: 'walstream', mode: 'fsync' }, { key: 'pg_receivewal', mode: 'fsync' });
@@ -257,7 +266,7 @@ async function catchup() {
   const contenders = catchupContenders();
   const slots = [];
   for (let r = 0; r < runs; r++) {
-    for (const c of contenders) {
+    for (const c of runOrder(contenders, r)) {
       const name = `bench_${r}_${c.key}_${c.mode}`;
       const [row] = await cluster.query('select lsn::text as lsn from pg_create_physical_replication_slot($1, true)', [name]);
       slots.push({ run: r, contender: c, name, restart: parseLsn(row.lsn) });
@@ -404,7 +413,7 @@ async function lag() {
   await pgbenchInit();
   const records = [];
   for (let r = 0; r < runs; r++) {
-    for (const tool of ['walstream', 'pg_receivewal']) {
+    for (const tool of runOrder(['walstream', 'pg_receivewal'], r)) {
       const slot = `bench_lag_${r}_${tool}`;
       const appName = `bench_lag_${tool}`;
       // Both tools start at a segment boundary, so the flush lag (which only moves when a segment is
@@ -462,7 +471,7 @@ async function sync() {
       records.push({ run: r, tool: 'none', tps: baseline });
       log(`sync run ${r + 1}/${runs} no standby     ${baseline.toFixed(0)} tps`);
       await setSyncNames(SYNC_NAME);
-      for (const tool of ['walstream', 'pg_receivewal']) {
+      for (const tool of runOrder(['walstream', 'pg_receivewal'], r)) {
         const dir = newArchiveDir(`sync-${tool}`);
         const watched = await startFollower(tool, { dir, appName: SYNC_NAME, synchronous: true });
         // The server's own measure of the round trip each commit waits for: flush_lag is the time
