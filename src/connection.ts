@@ -3,6 +3,7 @@
  * replication commands over the simple query protocol, and carry the copy-both stream.
  * The connection knows nothing of files; the receiver decides what the bytes mean.
  */
+import { endPgLoad } from './pg-load.js'; // before pg: see pg-load.ts
 import pg from 'pg';
 import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -20,6 +21,8 @@ import {
   Backend, type FieldDescription, columnValue, encodeCopyData, encodeCopyDone, encodeQuery, writeCopyData,
   parseDataRow, parseErrorFields, parseRowDescription,
 } from './protocol/backend.js';
+
+endPgLoad();
 
 type Row = Record<string, unknown>;
 
