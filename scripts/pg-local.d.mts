@@ -2,3 +2,5 @@
 export function findPgBin(): string;
 /** The `postgres` OS user's uid/gid when running as root, else null. */
 export function serverUser(): { uid: number; gid: number } | null;
+/** SIGQUIT a postmaster, wait up to waitMs (default 5000) for it to exit, then SIGKILL; synchronous, never throws. */
+export function quitServerSync(pid: number, waitMs?: number): void;

@@ -55,3 +55,26 @@ export function serverUser() {
     throw new Error('running as root, but there is no `postgres` OS user to run the PostgreSQL server as');
   }
 }
+
+/**
+ * Exit-time stop of a postmaster: SIGQUIT (immediate shutdown), wait up to `waitMs` for it to go,
+ * SIGKILL if it has not. Synchronous, for 'exit' handlers. Never throws (a gone process is fine).
+ */
+export function quitServerSync(pid, waitMs = 5000) {
+  const alive = () => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  try {
+    process.kill(pid, 'SIGQUIT');
+    const pause = new Int32Array(new SharedArrayBuffer(4));
+    for (let waited = 0; waited < waitMs && alive(); waited += 20) Atomics.wait(pause, 0, 0, 20);
+    if (alive()) process.kill(pid, 'SIGKILL');
+  } catch {
+    // Already gone.
+  }
+}

@@ -10,7 +10,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { findPgBin, serverUser } from '../../scripts/pg-local.mjs';
+import { findPgBin, quitServerSync, serverUser } from '../../scripts/pg-local.mjs';
 
 export { findPgBin, serverUser };
 
@@ -161,18 +161,7 @@ export class BenchCluster {
     if (this.destroyed) return;
     this.destroyed = true;
     const pid = this.postmasterPid();
-    if (pid !== undefined) {
-      try {
-        process.kill(pid, 'SIGQUIT');
-        const until = Date.now() + 5000;
-        while (Date.now() < until) {
-          try { process.kill(pid, 0); } catch { break; }
-          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
-        }
-      } catch {
-        // already gone
-      }
-    }
+    if (pid !== undefined) quitServerSync(pid);
     rmSync(this.baseDir, { recursive: true, force: true });
   }
 }

@@ -46,11 +46,6 @@ export function childPids(pid: number): number[] {
   return result;
 }
 
-/** Block the thread for `ms` (only for the synchronous exit-time cleanup). */
-export function sleepSync(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
 // ---------------------------------------------------------------------------------------------
 // Cleanup registry
 

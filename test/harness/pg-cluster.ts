@@ -9,7 +9,8 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { appendFile, readFile, rm, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
-import { childPids, pidAlive, sleepSync, track, untrack, type Resource } from './cleanup.js';
+import { childPids, pidAlive, track, untrack, type Resource } from './cleanup.js';
+import { quitServerSync } from '../../scripts/pg-local.mjs';
 import { delay, findPgBin, lsnToBigInt, runTool, waitFor } from './tools.js';
 
 export const CLUSTER_DIR_PREFIX = 'walstream-pg-';
@@ -246,15 +247,7 @@ export class Cluster implements Resource {
     if (this.destroyed) return;
     this.destroyed = true;
     const pid = this.postmasterPid();
-    if (pid !== undefined) {
-      try {
-        process.kill(pid, 'SIGQUIT');
-        for (let waited = 0; waited < 5000 && pidAlive(pid); waited += 20) sleepSync(20);
-        if (pidAlive(pid)) process.kill(pid, 'SIGKILL');
-      } catch {
-        // Already gone.
-      }
-    }
+    if (pid !== undefined) quitServerSync(pid);
     rmSync(this.baseDir, { recursive: true, force: true });
   }
 }
