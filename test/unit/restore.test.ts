@@ -6,12 +6,16 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { serverUser } from '../harness/tools.js';
 import { restoreMain } from '../../src/cli/restore.js';
 import { WalstreamError } from '../../src/errors.js';
 import { restoreWalFile } from '../../src/restore.js';
 
 const SEGMENT = '000000010000000000000003';
 const MB = 1 << 20;
+/** The built CLI (npm test builds first). */
+const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../dist/cli/main.js');
 
 let root: string;
 let archive: string;
@@ -254,18 +258,30 @@ describe('restoreMain (walstream restore)', () => {
     expect(lines[0]).toMatch(/^walstream restore: archive directory ".*nope" does not exist; /);
   });
 
-  it.skipIf(process.getuid?.() === 0)('exits 126 for an unreadable archive directory', async () => {
+  it('exits 126 for an unreadable archive directory', async () => {
     await writeFile(join(archive, SEGMENT), randomBytes(MB));
     await chmod(archive, 0o000);
     try {
-      const io = capture();
-      expect(await restoreMain([SEGMENT, join(pgwal, 'RECOVERYXLOG'), '-D', archive])).toBe(126);
-      vi.restoreAllMocks();
-      expect(io.err.join('')).toMatch(/^walstream restore: .*; .*\n$/);
+      const user = serverUser();
+      if (!user) {
+        const io = capture();
+        expect(await restoreMain([SEGMENT, join(pgwal, 'RECOVERYXLOG'), '-D', archive])).toBe(126);
+        vi.restoreAllMocks();
+        expect(io.err.join('')).toMatch(/^walstream restore: .*; .*\n$/);
+        return;
+      }
+      // As root every directory is readable: run the built CLI as the server's OS user instead, which
+      // is who runs restore_command. The temp directory must let that user reach the archive path.
+      await chmod(root, 0o755);
+      const run = spawnSync(process.execPath, [CLI, 'restore', SEGMENT, join(pgwal, 'RECOVERYXLOG'), '-D', archive], { uid: user.uid, gid: user.gid, encoding: 'utf8' });
+      expect(run.stderr).toMatch(/^walstream restore: .*EACCES.*; .*\n$/);
+      expect(run.status).toBe(126);
+      expect(await pgwalEntries()).toEqual([]);
     } finally {
       await chmod(archive, 0o755);
     }
   });
+
 
   it.each([
     [[SEGMENT, 'dest'], /no archive directory given; add -D ARCHIVE/],
