@@ -4,7 +4,7 @@
  * bench runs without a TypeScript step; types for the harness are in pg-local.d.mts.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 let pgBinCache;
@@ -56,24 +56,40 @@ export function serverUser() {
   }
 }
 
+const hasProc = existsSync('/proc/self/stat');
+
+/**
+ * True if `pid` is a live process. Zombies count as dead: a postmaster reparented away by pg_ctl may
+ * never be reaped by this machine's init, and kill(pid, 0) still succeeds on a zombie.
+ */
+export function pidAlive(pid) {
+  if (hasProc) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+      return state !== 'Z' && state !== 'X';
+    } catch {
+      return false;
+    }
+  }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return err.code === 'EPERM';
+  }
+}
+
 /**
  * Exit-time stop of a postmaster: SIGQUIT (immediate shutdown), wait up to `waitMs` for it to go,
  * SIGKILL if it has not. Synchronous, for 'exit' handlers. Never throws (a gone process is fine).
  */
 export function quitServerSync(pid, waitMs = 5000) {
-  const alive = () => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
   try {
     process.kill(pid, 'SIGQUIT');
     const pause = new Int32Array(new SharedArrayBuffer(4));
-    for (let waited = 0; waited < waitMs && alive(); waited += 20) Atomics.wait(pause, 0, 0, 20);
-    if (alive()) process.kill(pid, 'SIGKILL');
+    for (let waited = 0; waited < waitMs && pidAlive(pid); waited += 20) Atomics.wait(pause, 0, 0, 20);
+    if (pidAlive(pid)) process.kill(pid, 'SIGKILL');
   } catch {
     // Already gone.
   }

@@ -114,10 +114,10 @@ export class SegmentConsumer implements WalConsumer {
       this.written = position;
       const full = length === room;
       if (isPromise(wrote)) {
-        const [at, from] = [position, offset];
+        // The loop ends here: position and offset are final for the closure.
         return this.track(wrote.then(() => {
-          const wait = this.afterWrite(full, at);
-          return wait ? wait.then(() => this.writeFrom(at, data, from)) : this.writeFrom(at, data, from);
+          const wait = this.afterWrite(full, position);
+          return wait ? wait.then(() => this.writeFrom(position, data, offset)) : this.writeFrom(position, data, offset);
         }));
       }
       const wait = this.afterWrite(full, position);

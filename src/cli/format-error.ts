@@ -15,4 +15,3 @@ export function formatError(err: unknown): string {
 function oneLine(text: string): string {
   return joinLines(text).trim();
 }
-

@@ -10,24 +10,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 
 const hasProc = existsSync('/proc/self/stat');
 
-/** True if `pid` is a live process. Zombies count as dead (this machine's init may never reap them). */
-export function pidAlive(pid: number): boolean {
-  if (hasProc) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-      return state !== 'Z' && state !== 'X';
-    } catch {
-      return false;
-    }
-  }
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+/** True if `pid` is a live process; zombies count as dead (shared with the bench: scripts/pg-local.mjs). */
+export { pidAlive } from '../../scripts/pg-local.mjs';
 
 /** Live direct children of `pid` (Linux /proc only; empty elsewhere). */
 export function childPids(pid: number): number[] {

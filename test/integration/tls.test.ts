@@ -11,7 +11,6 @@ import { listArchive, runWalstream, spawnWalstream } from '../harness/walstream.
 
 afterAll(destroyAll);
 
-
 describe.skipIf(!hasOpenssl)('TLS', () => {
   it('streams over TLS with sslmode=require and verify-ca, byte-identical to pg_wal', async () => {
     const { crt, conf } = await selfSignedCertificate();

@@ -30,7 +30,7 @@ describe('loading pg', () => {
   });
 
   it('leaves a navigator that was already there alone', () => {
-    const loaded = loadInFreshProcess("globalThis.navigator ??= { userAgent: 'mine' }; const mine = globalThis.navigator;");
+    const loaded = loadInFreshProcess("globalThis.navigator ??= { userAgent: 'mine' };");
     expect(loaded.navigator).not.toBe('undefined');
     expect(loaded.undici).toBe(false);
   });

@@ -282,7 +282,6 @@ describe('restoreMain (walstream restore)', () => {
     }
   });
 
-
   it.each([
     [[SEGMENT, 'dest'], /no archive directory given; add -D ARCHIVE/],
     [[SEGMENT, '-D', '/tmp'], /expected 2 arguments \(WALFILE DEST\), got 1; /],
