@@ -10,7 +10,7 @@ import { PgError, WalstreamError } from './errors.js';
 import { formatLsn, historyFileName, isValidSegmentSize, segmentStart } from './lsn.js';
 import { DirectorySink } from './archive/directory.js';
 import type { WalSink } from './archive/sink.js';
-import { archiveSystemId, findResumePoint } from './archive/scan.js';
+import { LONG_HEADER_LENGTH, archiveSystemId, findResumePoint, newestCompleteSegment, segmentFileProblem } from './archive/scan.js';
 import { type CompletedSegment, SegmentConsumer } from './segments.js';
 import { runStreamSession } from './stream.js';
 import { explainServerError } from './server-errors.js';
@@ -48,6 +48,18 @@ export interface ArchiverOptions {
   applicationName?: string;
   /** Environment for libpq variables (default process.env). */
   env?: NodeJS.ProcessEnv;
+  /**
+   * Seconds without any message from the server before the connection is taken for dead and
+   * reconnected (default 60, like wal_receiver_timeout; a reply is asked for at half of it). Also
+   * bounds start-up and each command. 0 waits forever.
+   */
+  timeoutSeconds?: number;
+  /**
+   * What to do when the archive cannot be written (a full disk, permissions): 'retry' (default) keeps
+   * trying with backoff, logging once a minute, and resumes from the first WAL not archived; 'exit'
+   * rejects run() at once. Either way nothing not on disk is reported to the server.
+   */
+  onArchiveError?: 'retry' | 'exit';
 }
 
 /** Events: 'segment' (CompletedSegment), 'history' ({ name, timeline }), 'log' ({ level, message }), 'timeline' ({ timeline, startLsn }). */
@@ -59,15 +71,18 @@ export interface ArchiverEvents {
 }
 
 const MAX_BACKOFF_MS = 10_000;
+/** While the archive keeps failing, the same warning is logged at most this often. */
+const ARCHIVE_WARN_INTERVAL_MS = 60_000;
 
 /** Errors that more attempts cannot fix. */
 function isPermanent(err: unknown): boolean {
-  if (err instanceof WalstreamError) return ['ARCHIVE_MISMATCH', 'ARCHIVE_MISSING', 'ARCHIVE_IO', 'BAD_OPTION', 'BAD_CONNINFO', 'SERVER_VERSION', 'BAD_SEGMENT_SIZE', 'PROTOCOL'].includes(err.code);
+  if (err instanceof WalstreamError) return ['ARCHIVE_MISMATCH', 'ARCHIVE_MISSING', 'ARCHIVE_LOCKED', 'BAD_OPTION', 'BAD_CONNINFO', 'SERVER_VERSION', 'BAD_SEGMENT_SIZE', 'PROTOCOL'].includes(err.code);
   return false;
 }
 
 /** Authentication and permission refusals: fatal before the first successful stream (a configuration mistake). */
 function isAuthError(err: unknown): boolean {
+  if (err instanceof WalstreamError) return err.code === 'NO_PASSWORD';
   return err instanceof PgError && (err.code.startsWith('28') || err.code === '42501' || err.code === '3D000' || err.code === '42704');
 }
 
@@ -97,6 +112,8 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
   private readonly abort = new AbortController();
   private consumer: SegmentConsumer | null = null;
   private streamedOnce = false;
+  /** Whether the latest connection made WAL durable: a healthy session, after which backoff starts over. */
+  private sessionFlushed = false;
 
   constructor(options: ArchiverOptions) {
     super();
@@ -135,16 +152,40 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
   private async runLoop(): Promise<void> {
     let backoffMs = 1000;
     let targetIndex = 0;
+    let archiveWarnedAt = -Infinity;
+    let locked = false;
     for (;;) {
       if (this.abort.signal.aborted) return;
       const target = this.targets[targetIndex % this.targets.length];
+      this.sessionFlushed = false;
       try {
+        // Locked inside the loop: a lock file that cannot be written (a full disk) is an archive
+        // error like any other, retried; a live holder (ARCHIVE_LOCKED) is fatal.
+        if (!locked) {
+          await this.sink.lock?.();
+          locked = true;
+        }
         const outcome = await this.streamOnce(target);
         if (outcome === 'done') return;
         backoffMs = 1000;
       } catch (err) {
         if (this.abort.signal.aborted) return;
         const explained = explainServerError(err);
+        if (this.sessionFlushed) backoffMs = 1000; // after a healthy session, a new outage starts over
+        if (explained instanceof WalstreamError && explained.code === 'ARCHIVE_IO') {
+          if (this.options.onArchiveError === 'exit' || this.options.loop === false) throw explained;
+          // The archive failed, not the server: retry the same host until it works (space freed), from
+          // the first WAL not durably archived (findResumePoint).
+          if (Date.now() - archiveWarnedAt >= ARCHIVE_WARN_INTERVAL_MS) {
+            archiveWarnedAt = Date.now();
+            this.log('warn', `${explained.message}; retrying until it succeeds (this warning repeats once a minute)`);
+          } else {
+            this.log('debug', `${explained.message}; retrying in ${Math.round(backoffMs / 1000)} s`);
+          }
+          await sleep(backoffMs, this.abort.signal);
+          backoffMs = Math.min(backoffMs * 2, MAX_BACKOFF_MS);
+          continue;
+        }
         if (isPermanent(explained) || (isAuthError(explained) && !this.streamedOnce) || this.options.loop === false) {
           throw explained;
         }
@@ -162,7 +203,14 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
   /** One connection's life: returns 'done' at endLsn/stop, throws when the connection fails. */
   private async streamOnce(target: ConnectionTarget): Promise<'done'> {
     this.log('debug', `connecting to ${describeTarget(target)}`);
-    const conn = await ReplicationConnection.open(target);
+    const timeoutMs = (this.options.timeoutSeconds ?? 60) * 1000;
+    const signal = this.abort.signal;
+    const conn = await ReplicationConnection.open(target, { signal, timeoutMs });
+    // A stop request outside a streaming session (which ends itself cleanly) drops the connection at
+    // once: a command the server never answers must not hold it.
+    let streaming = false;
+    const onAbort = () => { if (!streaming) conn.destroy(new WalstreamError('STOPPED', 'stopped')); };
+    signal.addEventListener('abort', onAbort);
     try {
       const version = await conn.serverVersion();
       if (version < 130000) {
@@ -173,15 +221,18 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
       if (!isValidSegmentSize(segmentSize)) {
         throw new WalstreamError('BAD_SEGMENT_SIZE', `server reports wal_segment_size ${segmentSize}, not a power of two between 1 MB and 1 GB`);
       }
+      // Files are created with the server's permissions (pg_receivewal: streamutil.c RetrieveDataDirCreatePerm).
+      this.sink.useFileMode?.(fileModeFor(await conn.dataDirectoryMode()));
       // One listing per connection serves every question about the archive (a remote sink lists slowly);
       // nothing is written to the archive before streaming starts, so it stays current.
       const archived = await this.sink.list();
+      const setAside = await this.setAsideDamaged(archived, segmentSize);
       const owner = await archiveSystemId(this.sink, segmentSize, archived);
       if (owner && owner.systemId !== identity.systemId) {
         throw new WalstreamError('ARCHIVE_MISMATCH', `archive holds WAL of database system ${owner.systemId} (${owner.fileName}) but the server is system ${identity.systemId}; use an empty directory for this cluster`);
       }
 
-      let { startLsn, timeline } = await this.startPosition(conn, identity, segmentSize, version, archived);
+      let { startLsn, timeline } = await this.startPosition(conn, identity, segmentSize, version, archived, setAside);
       await this.fetchMissingHistory(conn, identity.timeline, archived);
       if (this.options.endLsn !== undefined && startLsn >= this.options.endLsn) {
         this.log('warn', `nothing to stream: the start position ${formatLsn(startLsn)} is already at or past --endpos ${formatLsn(this.options.endLsn)}`);
@@ -196,6 +247,7 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
         });
         this.consumer = consumer;
         let outcome;
+        streaming = true;
         try {
           outcome = await runStreamSession(conn, consumer, {
             slot: this.options.slot, startLsn, timeline, endLsn: this.options.endLsn, segmentSize,
@@ -204,13 +256,16 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
             synchronous: Boolean(this.options.synchronous),
             // Following a live primary: one socket read per READ_COALESCE_MS instead of one per commit.
             readCoalesceMs: READ_COALESCE_MS,
+            timeoutMs,
             signal: this.abort.signal,
           });
           this.streamedOnce = true;
         } finally {
+          streaming = false;
           // WAL arrived: the configuration works, even if this session then ends in a lost connection
           // (the usual end of a long stream), so later refusals by a host are retried, not fatal.
           if (consumer.writeLsn() > startLsn) this.streamedOnce = true;
+          if (consumer.flushLsn() > startLsn) this.sessionFlushed = true;
           // Whatever happened, what was received stays durable (.partial for the segment in progress).
           await consumer.close();
         }
@@ -230,15 +285,43 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
         if (this.abort.signal.aborted) return 'done';
       }
     } finally {
+      signal.removeEventListener('abort', onAbort);
       await conn.close();
     }
   }
 
+  /**
+   * The newest complete segment must be whole: full size and a first page header that matches its
+   * name. A bad one (a crash of another tool, a truncated copy) is set aside, never deleted, and
+   * streamed again; repeated while the next newest is bad too. Returns the names set aside.
+   */
+  private async setAsideDamaged(archived: string[], segmentSize: number): Promise<string[]> {
+    const setAside: string[] = [];
+    const sink = this.sink;
+    if (!sink.size || !sink.setAside) return setAside;
+    for (;;) {
+      const newest = newestCompleteSegment(archived.filter((n) => !setAside.includes(n)), segmentSize);
+      if (!newest) return setAside;
+      const size = await sink.size(newest.fileName);
+      const head = size ? await sink.readHead(newest.fileName, LONG_HEADER_LENGTH) : null;
+      const problem = segmentFileProblem(newest, size, head, segmentSize);
+      if (!problem) return setAside;
+      const aside = await sink.setAside(newest.fileName, 'damaged');
+      setAside.push(newest.fileName);
+      this.log('warn', `archived segment ${newest.fileName} ${problem}: set aside as ${aside}, streaming it again`);
+    }
+  }
+
   /** pg_receivewal's order: the archive, then the slot's restart_lsn (PG ≥ 15), then the server's position. */
-  private async startPosition(conn: ReplicationConnection, identity: { timeline: number; xlogPos: bigint }, segmentSize: number, version: number, archived: string[]): Promise<{ startLsn: bigint; timeline: number }> {
-    const resume = findResumePoint(archived, segmentSize);
+  private async startPosition(conn: ReplicationConnection, identity: { timeline: number; xlogPos: bigint }, segmentSize: number, version: number, archived: string[], setAside: string[]): Promise<{ startLsn: bigint; timeline: number }> {
+    const resume = findResumePoint(archived, segmentSize, setAside);
     if (resume && this.options.startAtServerPosition) {
       this.log('warn', `not resuming after ${resume.from.fileName}: starting at the server's position leaves a gap in the archive`);
+      // A .partial left before the gap would otherwise be where a later restart resumes (findResumePoint).
+      if (resume.from.partial && archived.includes(resume.from.fileName) && this.sink.setAside) {
+        const aside = await this.sink.setAside(resume.from.fileName, 'before-gap');
+        this.log('warn', `${resume.from.fileName} renamed ${aside}: it ends where the gap starts`);
+      }
     } else if (resume) {
       this.log('debug', `resuming after ${resume.from.fileName} in the archive`);
       return { startLsn: resume.startLsn, timeline: resume.timeline };
@@ -265,6 +348,14 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
  * interval; catching up never pauses (the server's WAL end is then ahead of what has arrived).
  */
 const READ_COALESCE_MS = 10;
+
+/**
+ * The mode of files pg_receivewal creates for a data_directory_mode (common/file_perm.c
+ * SetDataDirectoryCreatePerm): 0640 when the data directory grants the group access (0750), else 0600.
+ */
+export function fileModeFor(dataDirectoryMode: number): number {
+  return (dataDirectoryMode & 0o750) === 0o750 ? 0o640 : 0o600;
+}
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {

@@ -129,14 +129,17 @@ export class ReplicationConnection {
   private readonly directWrites: boolean;
   /** Where small outgoing frames (status updates) are built, reused. */
   private readonly smallFrame = Buffer.allocUnsafe(64);
+  /** How long a command may go unanswered before the server is taken for dead (0: forever). */
+  private readonly commandTimeoutMs: number;
 
   /**
    * `pg` has connected and authenticated (it is idle at ReadyForQuery, nothing buffered): from here on
    * this class reads the socket itself, so WAL goes from the socket's buffers to the consumer uncopied.
    */
-  private constructor(client: pg.Client, target: ConnectionTarget, reusing: ReusingSocket | null) {
+  private constructor(client: pg.Client, target: ConnectionTarget, reusing: ReusingSocket | null, commandTimeoutMs: number) {
     this.client = client;
     this.target = target;
+    this.commandTimeoutMs = commandTimeoutMs;
     this.directWrites = reusing !== null;
     const lost = (err?: unknown) => {
       this.failure ??= err ? toWalstreamError(err, `connection to ${describeTarget(target)} lost`)
@@ -166,18 +169,28 @@ export class ReplicationConnection {
     this.stream.on('close', () => { if (!this.closed) lost(); });
   }
 
-  /** Start an operation: write its message and route the replies to it until it finishes. */
-  private run<T>(message: Buffer, make: (finish: (result: T | Error) => void) => Omit<ActiveOperation, 'fail'>): Promise<T> {
+  /**
+   * Start an operation: write its message and route the replies to it until it finishes. With
+   * `timeoutMs`, a server that has not finished answering by then is taken for dead: the connection
+   * is destroyed and the operation fails with WalstreamError('TIMEOUT').
+   */
+  private run<T>(message: Buffer, make: (finish: (result: T | Error) => void) => Omit<ActiveOperation, 'fail'>, timeoutMs = 0, what = 'command'): Promise<T> {
     if (this.failure) return Promise.reject(this.failure);
     if (this.active) return Promise.reject(new WalstreamError('PROTOCOL', 'a replication command is already running on this connection'));
     return new Promise<T>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
       const finish = (result: T | Error) => {
+        if (timer) clearTimeout(timer);
         if (this.active === operation) this.active = null;
         if (result instanceof Error) reject(result);
         else resolve(result);
       };
       const operation: ActiveOperation = { ...make(finish), fail: (err) => finish(err) };
       this.active = operation;
+      if (timeoutMs > 0) {
+        timer = setTimeout(() => this.destroy(new WalstreamError('TIMEOUT',
+          `${describeTarget(this.target)} did not answer ${what} within ${Math.round(timeoutMs / 1000)} s; taking the connection for dead (--timeout)`)), timeoutMs);
+      }
       this.stream.write(message);
     });
   }
@@ -187,23 +200,39 @@ export class ReplicationConnection {
    * Rejects with PgError for the server's refusals (authentication, pg_hba.conf, not a replication role)
    * and WalstreamError('CONNECT_FAILED') when the host cannot be reached.
    */
-  static async open(target: ConnectionTarget): Promise<ReplicationConnection> {
+  static async open(target: ConnectionTarget, options: OpenOptions = {}): Promise<ReplicationConnection> {
     const attempts = sslFallbackOrder(target);
+    const { signal, timeoutMs = 0 } = options;
     let lastError: unknown;
     for (const ssl of attempts) {
+      if (signal?.aborted) throw stoppedError();
       const reusing = ssl === false ? reusingSocket() : null;
-      const config = { ...toPgClientConfig(target), ssl, replication: 'true', ...(reusing ? { stream: () => reusing.socket } : {}) } as pg.ClientConfig & { replication: string };
+      const base = toPgClientConfig(target);
+      // No connect_timeout given: the dead-peer timeout bounds start-up too (a server that accepts the
+      // TCP connection and then says nothing would otherwise hold walstream forever).
+      if (!base.connectionTimeoutMillis && timeoutMs > 0) base.connectionTimeoutMillis = timeoutMs;
+      const config = { ...base, ssl, replication: 'true', ...(reusing ? { stream: () => reusing.socket } : {}) } as pg.ClientConfig & { replication: string };
       const client = new pg.Client(config);
       client.on('error', () => { /* handled through the failing call */ });
+      // A stop request during start-up ends it at once: pg has no cancellation, so the socket goes.
+      const onAbort = () => (client as unknown as { connection: { stream: Duplex } }).connection.stream.destroy();
+      signal?.addEventListener('abort', onAbort);
       try {
         await client.connect();
-        return new ReplicationConnection(client, target, reusing);
+        if (signal?.aborted) throw stoppedError();
+        return new ReplicationConnection(client, target, reusing, options.timeoutMs ?? 0);
       } catch (err) {
+        if (signal?.aborted) {
+          onAbort();
+          throw stoppedError();
+        }
         lastError = err;
-        await client.end().catch(() => {});
+        await endWithin(client, CLOSE_GRACE_MS);
         const message = (err as Error)?.message ?? '';
         // Only an SSL negotiation refusal moves on to the next attempt (as libpq does for prefer/allow).
         if (!/SSL|ssl/.test(message) || err instanceof PgError) break;
+      } finally {
+        signal?.removeEventListener('abort', onAbort);
       }
     }
     const error = toWalstreamError(lastError, `could not connect to ${describeTarget(target)}`);
@@ -216,11 +245,11 @@ export class ReplicationConnection {
   }
 
   /** Open the first of `targets` that answers (libpq's multi-host order); rejects with the last failure. */
-  static async openFirst(targets: ConnectionTarget[]): Promise<ReplicationConnection> {
+  static async openFirst(targets: ConnectionTarget[], options: OpenOptions = {}): Promise<ReplicationConnection> {
     let lastError: unknown;
     for (const target of targets) {
       try {
-        return await ReplicationConnection.open(target);
+        return await ReplicationConnection.open(target, options);
       } catch (err) {
         lastError = err;
       }
@@ -241,7 +270,7 @@ export class ReplicationConnection {
         }
       },
       onWal: () => {},
-    }));
+    }), this.commandTimeoutMs, text.split(' ')[0]);
   }
 
   /** IDENTIFY_SYSTEM: system identifier, current timeline, current WAL position. */
@@ -258,6 +287,14 @@ export class ReplicationConnection {
   /** server_version_num, e.g. 150004. */
   async serverVersion(): Promise<number> {
     return Number(await this.show('server_version_num'));
+  }
+
+  /** data_directory_mode as a number (e.g. 0o700 or 0o750). */
+  async dataDirectoryMode(): Promise<number> {
+    const text = await this.show('data_directory_mode');
+    const mode = parseInt(text, 8);
+    if (!/^[0-7]+$/.test(text) || mode > 0o777) throw new WalstreamError('PROTOCOL', `server reported data_directory_mode "${text}", not an octal mode`);
+    return mode;
   }
 
   /** wal_segment_size in bytes. */
@@ -347,16 +384,60 @@ export class ReplicationConnection {
     this.stream.resume();
   }
 
-  /** Close the connection (Terminate). Safe to call twice. */
+  /**
+   * Close the connection (Terminate). Safe to call twice. A server that does not let go within a
+   * second (a stalled network) has its socket destroyed instead: closing never hangs.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.client.end().catch(() => {});
+    await endWithin(this.client, CLOSE_GRACE_MS);
   }
 
-  /** Destroy the socket at once, without a goodbye (used when the server stops answering). */
-  destroy(): void {
+  /**
+   * Destroy the socket at once, without a goodbye (the server stopped answering, a protocol error,
+   * a stop request). The operation in progress fails with `reason` (default: connection closed).
+   */
+  destroy(reason?: Error): void {
+    this.failure ??= reason ?? new WalstreamError('CONNECT_FAILED', `connection to ${describeTarget(this.target)} closed`);
     this.closed = true;
     this.stream.destroy();
+    const active = this.active;
+    this.active = null;
+    active?.fail(this.failure);
   }
+}
+
+export interface OpenOptions {
+  /** Abort the attempt (a stop request): rejects with WalstreamError('STOPPED') at once. */
+  signal?: AbortSignal;
+  /**
+   * Take the server for dead when start-up (without connect_timeout) or a command goes unanswered
+   * this long (milliseconds; 0 = wait forever).
+   */
+  timeoutMs?: number;
+}
+
+/** How long a goodbye (Terminate) may take before the socket is destroyed instead. */
+const CLOSE_GRACE_MS = 1000;
+
+function stoppedError(): WalstreamError {
+  return new WalstreamError('STOPPED', 'stopped while connecting');
+}
+
+/** client.end(), but a peer that does not close its side within `ms` gets its socket destroyed. */
+async function endWithin(client: pg.Client, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const stream = (client as unknown as { connection?: { stream?: Duplex } }).connection?.stream;
+  await Promise.race([
+    client.end().catch(() => {}),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        stream?.destroy();
+        resolve();
+      }, ms);
+      timer.unref();
+    }),
+  ]);
+  clearTimeout(timer);
 }

@@ -10,11 +10,14 @@ export type WalstreamErrorCode =
   | 'BAD_OPTION'
   | 'BAD_CONNINFO'
   | 'CONNECT_FAILED'
+  | 'NO_PASSWORD'
+  | 'TIMEOUT'
   | 'PROTOCOL'
   | 'ARCHIVE_MISMATCH'
   | 'ARCHIVE_MISSING'
   | 'ARCHIVE_DAMAGED'
   | 'ARCHIVE_IO'
+  | 'ARCHIVE_LOCKED'
   | 'SERVER_VERSION'
   | 'STOPPED';
 
@@ -70,4 +73,15 @@ export class PgError extends Error {
 /** `text` with every line break (and the blanks around it) made one space: errors are one line on stderr. */
 export function joinLines(text: string): string {
   return text.replace(/\s*\n\s*/g, ' ');
+}
+
+/** "no space left on device (ENOSPC)" from a Node system error; its message otherwise. */
+export function describeErrno(err: unknown): string {
+  const e = err as NodeJS.ErrnoException | undefined;
+  const code = e?.code;
+  const message = e?.message ?? String(err);
+  if (!code) return message;
+  // Node's system errors read "ENOSPC: no space left on device, write '/path'": keep the text, name the code.
+  const text = message.startsWith(`${code}: `) ? message.slice(code.length + 2).replace(/, \w+( '.*')?$/s, '') : message;
+  return `${text} (${code})`;
 }

@@ -55,7 +55,21 @@ export interface StreamSessionOptions {
    * that is one wake-up per interval instead of one per commit; catching up never pauses.
    */
   readCoalesceMs?: number;
+  /**
+   * Dead-peer detection, like walreceiver.c with wal_receiver_timeout: with nothing from the server
+   * for half of this (milliseconds), ask it for a reply; with nothing for all of it, fail with
+   * WalstreamError('TIMEOUT') (the caller reconnects). Time the socket rests on our side (a busy
+   * consumer, read coalescing) does not count. 0 or absent: never.
+   */
+  timeoutMs?: number;
 }
+
+/**
+ * After our CopyDone (a stop or endpos), how long the server may take to end the copy before the
+ * connection is dropped: what was archived is durable already, and a stalled network must not hold
+ * a stop request.
+ */
+const STOP_GRACE_MS = 1000;
 
 /** How a session ended. */
 export type StreamOutcome =
@@ -116,6 +130,8 @@ export async function runStreamSession(conn: ReplicationConnection, consumer: Wa
     if (!busy) conn.resume();
   };
 
+  let stopGraceTimer: NodeJS.Timeout | null = null;
+  let stopGraceExpired = false;
   const finish = (why: 'endpos' | 'stopped') => {
     if (stopping) return;
     stopping = why;
@@ -125,6 +141,10 @@ export async function runStreamSession(conn: ReplicationConnection, consumer: Wa
       await (consumer.settle ? consumer.settle() : consumer.flush());
       sendStatus();
       endCopy();
+      stopGraceTimer = setTimeout(() => {
+        stopGraceExpired = true;
+        conn.destroy();
+      }, STOP_GRACE_MS);
     };
     done().catch(fail);
   };
@@ -235,6 +255,7 @@ export async function runStreamSession(conn: ReplicationConnection, consumer: Wa
   // read, that does not depend on the transport (TLS hands decrypted data over in 16 KiB pieces, a slow
   // link in whatever arrived) and is never true while the server is still sending what it has.
   const onReadEnd = () => {
+    if (watchdog) lastHeardAt = performance.now();
     if (syncScheduled && !busy && !failure) flushAndReport();
     else if (coalesceMs > 0 && expected >= latestServerWalEnd && !busy && !failure && !stopping && !coalesceTimer) {
       conn.pause();
@@ -250,6 +271,26 @@ export async function runStreamSession(conn: ReplicationConnection, consumer: Wa
   const timer = options.statusIntervalMs > 0 ? setInterval(() => { if (!stopping) sendStatus(); }, options.statusIntervalMs) : null;
   timer?.unref();
 
+  // Dead-peer watchdog (walreceiver.c WalReceiverMain: a ping at half of wal_receiver_timeout, then
+  // "terminating walreceiver due to timeout"). Checked a few times per timeout, not per message.
+  const timeoutMs = options.timeoutMs ?? 0;
+  let lastHeardAt = performance.now();
+  let pinged = false;
+  const watchdog = timeoutMs > 0 ? setInterval(() => {
+    const now = performance.now();
+    if (busy || coalesceTimer) lastHeardAt = now; // our own pause, not the server's silence
+    const silent = now - lastHeardAt;
+    if (silent < timeoutMs / 2) {
+      pinged = false;
+    } else if (silent >= timeoutMs) {
+      fail(new WalstreamError('TIMEOUT', `no message from the server for ${Math.round(silent / 1000)} s; taking the connection for dead and reconnecting (--timeout ${Math.round(timeoutMs / 1000)})`));
+    } else if (!pinged && !stopping && !failure) {
+      pinged = true;
+      sendStatus(true);
+    }
+  }, Math.max(100, Math.min(1000, timeoutMs / 4))) : null;
+  watchdog?.unref();
+
   try {
     const streaming = conn.startStreaming(startReplicationCommand(options), { onWal, onCopyData, onCopyDone: endCopy, onReadEnd });
     // First status update right away, as pg_receivewal does, so the server knows our positions.
@@ -259,6 +300,8 @@ export async function runStreamSession(conn: ReplicationConnection, consumer: Wa
     try {
       end = await streaming;
     } catch (err) {
+      // The server did not end the copy in time after our CopyDone: the stop stands, nothing is lost.
+      if (stopGraceExpired && !failure) return { kind: stopping ?? 'stopped', receivedLsn: expected };
       throw failure ?? err;
     }
     if (failure) throw failure;
@@ -268,6 +311,8 @@ export async function runStreamSession(conn: ReplicationConnection, consumer: Wa
     return { kind: stopping ?? 'stopped', receivedLsn: expected };
   } finally {
     if (timer) clearInterval(timer);
+    if (watchdog) clearInterval(watchdog);
+    if (stopGraceTimer) clearTimeout(stopGraceTimer);
     if (coalesceTimer) clearTimeout(coalesceTimer);
     options.signal?.removeEventListener('abort', onAbort);
   }

@@ -111,7 +111,7 @@ function writeAt(fd: number, buffer: Buffer, offset: number, length: number, pos
 /** Throws unless a direct write wrote whole blocks (a short one means the disk is full). */
 function checkWritten(written: number, done: number, length: number): void {
   if (written <= 0 || written % DIRECT_ALIGNMENT !== 0) {
-    throw Object.assign(new Error(`short write (${done + written} of ${length} bytes)`), { code: 'ENOSPC' });
+    throw Object.assign(new Error(`ENOSPC: no space left on device (a short write: ${done + written} of ${length} bytes), write`), { code: 'ENOSPC' });
   }
 }
 

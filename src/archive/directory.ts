@@ -7,9 +7,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { WalstreamError } from '../errors.js';
+import { WalstreamError, describeErrno } from '../errors.js';
 import type { CloseMode, WalSegmentWriter, WalSink } from './sink.js';
 import { AlignedBuffers, DirectAppender, O_DIRECT, directIoWorks } from './direct-io.js';
+import { type ArchiveLock, acquireArchiveLock } from './lock.js';
 
 const fdatasync = promisify(fs.fdatasync);
 const fsyncFd = promisify(fs.fsync);
@@ -36,9 +37,13 @@ export interface DirectorySinkOptions {
 const SPARE = '.walstream-spare';
 const ZEROS = Buffer.alloc(1 << 20);
 
-function ioError(what: string, file: string, err: unknown): WalstreamError {
-  const reason = (err as NodeJS.ErrnoException)?.code ?? (err as Error)?.message ?? String(err);
-  return new WalstreamError('ARCHIVE_IO', `could not ${what} "${file}": ${reason}; check the archive directory's disk space and permissions`, { cause: err });
+/**
+ * One line for a failed file operation, naming the real cause ("no space left on device (ENOSPC)").
+ * An error that already is one (raised by a write in the background) is passed on as it is.
+ */
+export function ioError(what: string, file: string, err: unknown): WalstreamError {
+  if (err instanceof WalstreamError && err.code === 'ARCHIVE_IO') return err;
+  return new WalstreamError('ARCHIVE_IO', `could not ${what} "${file}": ${describeErrno(err)}; check the archive directory's disk space and permissions`, { cause: err });
 }
 
 /** fsync a directory so a rename or a new file in it survives a crash. */
@@ -140,13 +145,16 @@ class DirectorySegmentWriter implements WalSegmentWriter {
 
   close(mode: CloseMode): Promise<void> {
     const { partial, final } = this;
-    this.queue = this.queue.then(async () => {
+    this.queue = this.queue.catch(() => {}).then(async () => {
       try {
-        if (this.direct) {
-          await this.direct.seal().finally(() => this.direct!.dispose());
+        try {
+          if (this.direct) {
+            await this.direct.seal().finally(() => this.direct!.dispose());
+          }
+          if (!this.sink.noSync) await fsyncFd(this.fd);
+        } finally {
+          await closeFd(this.fd); // on every path: a failed seal or fsync must not leak the descriptor
         }
-        if (!this.sink.noSync) await fsyncFd(this.fd);
-        await closeFd(this.fd);
         if (mode === 'partial' && !this.entrySynced && !this.sink.noSync) await syncDirectory(this.sink.directory);
         if (mode === 'complete') {
           await fs.promises.rename(partial, final);
@@ -180,6 +188,9 @@ export class DirectorySink implements WalSink {
   private spareTask: Promise<void> = Promise.resolve();
   /** Aligned staging memory when direct I/O is on; null once found unusable here; undefined before the first segment. */
   private direct: AlignedBuffers | null | undefined;
+  /** Mode of the files it creates (before the umask): pg_receivewal's default until the server's is known. */
+  private fileMode = 0o600;
+  private archiveLock: ArchiveLock | null = null;
 
   constructor(directory: string, options: DirectorySinkOptions = {}) {
     this.directory = directory;
@@ -225,9 +236,46 @@ export class DirectorySink implements WalSink {
     await this.removeSpare();
   }
 
-  /** Release what the sink holds: the prepared spare file. */
+  /** Take the archive for this process alone (a walstream.lock file; see lock.ts). */
+  async lock(): Promise<void> {
+    this.archiveLock ??= acquireArchiveLock(this.directory, { fileMode: this.fileMode });
+  }
+
+  useFileMode(mode: number): void {
+    this.fileMode = mode;
+  }
+
+  async size(name: string): Promise<number | null> {
+    try {
+      return (await fs.promises.stat(this.pathOf(name))).size;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw ioError('stat', this.pathOf(name), err);
+    }
+  }
+
+  /** Renames NAME to NAME.REASON (NAME.REASON.1, … when taken), durably. */
+  async setAside(name: string, reason: string): Promise<string> {
+    const taken = new Set(await this.list());
+    let aside = `${name}.${reason}`;
+    for (let i = 1; taken.has(aside); i++) aside = `${name}.${reason}.${i}`;
+    try {
+      await fs.promises.rename(this.pathOf(name), this.pathOf(aside));
+      if (!this.noSync) await syncDirectory(this.directory);
+    } catch (err) {
+      throw ioError('set aside', this.pathOf(name), err);
+    }
+    return aside;
+  }
+
+  /** Release what the sink holds: the prepared spare file, the lock. */
   async close(): Promise<void> {
-    await this.removeSpare();
+    try {
+      await this.removeSpare();
+    } finally {
+      this.archiveLock?.release();
+      this.archiveLock = null;
+    }
   }
 
   private async removeSpare(): Promise<void> {
@@ -252,7 +300,7 @@ export class DirectorySink implements WalSink {
       const aligned = buffers?.chunks.take();
       try {
         const { O_WRONLY, O_CREAT, O_TRUNC } = fs.constants;
-        const handle = await fs.promises.open(temp, aligned ? O_WRONLY | O_CREAT | O_TRUNC | O_DIRECT! : 'w', 0o666);
+        const handle = await fs.promises.open(temp, aligned ? O_WRONLY | O_CREAT | O_TRUNC | O_DIRECT! : 'w', this.fileMode);
         try {
           const zeros = aligned ? aligned.fill(0) : ZEROS;
           for (let offset = 0; offset < size; offset += zeros.length) await handle.write(zeros, 0, Math.min(zeros.length, size - offset), offset);
@@ -281,7 +329,7 @@ export class DirectorySink implements WalSink {
       this.prepareSpare(size);
       return fs.openSync(partial, flags);
     }
-    const fd = fs.openSync(partial, 'w');
+    const fd = fs.openSync(partial, 'w', this.fileMode);
     try {
       for (let offset = 0; offset < size; offset += ZEROS.length) fs.writeSync(fd, ZEROS, 0, Math.min(ZEROS.length, size - offset), offset);
       if (!this.noSync) fs.fdatasyncSync(fd);
@@ -331,7 +379,7 @@ export class DirectorySink implements WalSink {
         const flags = buffers ? O_RDWR | O_DIRECT! : O_RDWR;
         fd = this.preallocate
           ? this.createPreallocated(partial, segmentSize, buffers ? flags | O_DSYNC : flags)
-          : fs.openSync(partial, flags | O_CREAT | (buffers ? O_EXCL : O_TRUNC), 0o666);
+          : fs.openSync(partial, flags | O_CREAT | (buffers ? O_EXCL : O_TRUNC), this.fileMode);
         if (buffers) appender = new DirectAppender(buffers, fd, segmentSize, (e) => ioError('write', partial, e), this.preallocate);
       }
       if (fs.fstatSync(fd).size !== segmentSize) fs.ftruncateSync(fd, segmentSize);
@@ -345,7 +393,7 @@ export class DirectorySink implements WalSink {
     const final = this.pathOf(name);
     const temp = this.pathOf(`${name}.tmp`);
     try {
-      const handle = await fs.promises.open(temp, 'w');
+      const handle = await fs.promises.open(temp, 'w', this.fileMode);
       try {
         await handle.writeFile(content);
         if (!this.noSync) await handle.sync();

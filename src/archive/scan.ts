@@ -49,21 +49,62 @@ export interface ResumePoint {
 }
 
 /**
- * Resume point from an archive listing (pg_receivewal's order): the newest segment; after a complete
- * one start at the next segment, after a .partial at the start of its segment. Null for an empty archive.
+ * Resume point from an archive listing: the first WAL not durably archived. As pg_receivewal: the
+ * newest segment decides; after a complete one start at the next segment, after a .partial at the
+ * start of its segment. Unlike it, a .partial below the newest segment on the same timeline (a
+ * segment whose completion failed while the next one was already being written, e.g. on a full
+ * disk) is where streaming resumes, so nothing after a failed write counts as archived.
+ * `notArchived`: segment names to treat as absent and unfinished (set aside as damaged).
+ * Null for an archive with no segment.
  */
-export function findResumePoint(fileNames: string[], segmentSize: number): ResumePoint | null {
-  const segments = fileNames.map((n) => parseArchivedName(n, segmentSize)).filter((s): s is ArchivedSegment => s !== null);
+export function findResumePoint(fileNames: string[], segmentSize: number, notArchived: string[] = []): ResumePoint | null {
+  const listed = fileNames.map((n) => parseArchivedName(n, segmentSize)).filter((s): s is ArchivedSegment => s !== null);
+  const setAside = notArchived.map((n) => parseArchivedName(n, segmentSize)).filter((s): s is ArchivedSegment => s !== null)
+    .map((s) => ({ ...s, partial: true }));
+  const segments = [...listed.filter((s) => !notArchived.includes(s.fileName)), ...setAside];
   const newest = sortNewestFirst(segments)[0];
   if (!newest) return null;
-  const segno = newest.partial ? newest.segno : newest.segno + 1n;
-  return { startLsn: segno * BigInt(segmentSize), timeline: newest.timeline, from: newest };
+  const complete = new Set(segments.filter((s) => !s.partial).map((s) => s.name));
+  let from = newest;
+  let segno = newest.partial ? newest.segno : newest.segno + 1n;
+  for (const s of segments) {
+    if (s.partial && !complete.has(s.name) && s.timeline === newest.timeline && s.segno < segno) {
+      from = s;
+      segno = s.segno;
+    }
+  }
+  return { startLsn: segno * BigInt(segmentSize), timeline: from.timeline, from };
+}
+
+/** The newest complete, uncompressed segment of a listing (the one resume trusts), or null. */
+export function newestCompleteSegment(fileNames: string[], segmentSize: number): ArchivedSegment | null {
+  const complete = fileNames.map((n) => parseArchivedName(n, segmentSize)).filter((s): s is ArchivedSegment => s !== null && !s.partial && s.fileName === s.name);
+  return sortNewestFirst(complete)[0] ?? null;
+}
+
+/**
+ * What is wrong with a complete segment file, from its size and first bytes, or null when it looks
+ * like the segment its name says: full size, and a long page header (access/xlog_internal.h
+ * XLogLongPageHeaderData) with an XLOG page magic (0xD1xx in every release), the name's timeline,
+ * the segment's own start as page address, and the archive's segment size.
+ */
+export function segmentFileProblem(segment: ArchivedSegment, size: number | null, head: Uint8Array | null, segmentSize: number): string | null {
+  if (size === null) return 'is missing';
+  if (size !== segmentSize) return `is ${size} bytes, not ${segmentSize}`;
+  const header = head ? decodeLongPageHeader(head) : null;
+  if (!header) return 'does not start with a WAL long page header';
+  if ((header.magic & 0xff00) !== 0xd100) return `has page magic 0x${header.magic.toString(16)}, not a WAL page`;
+  if (header.timeline !== segment.timeline) return `has timeline ${header.timeline} in its first page, ${segment.timeline} in its name`;
+  const expectedAddress = segment.segno * BigInt(segmentSize);
+  if (header.pageAddress !== expectedAddress) return `has page address ${header.pageAddress.toString(16).toUpperCase()} in its first page, expected ${expectedAddress.toString(16).toUpperCase()}`;
+  if (header.segmentSize !== segmentSize) return `says segment size ${header.segmentSize}, the server uses ${segmentSize}`;
+  return null;
 }
 
 /** Bit in xlp_info marking a long page header (XLP_LONG_HEADER, access/xlog_internal.h). */
 const XLP_LONG_HEADER = 0x0002;
 /** Bytes needed to read the long page header up to xlp_xlog_blcksz. */
-const LONG_HEADER_LENGTH = 40;
+export const LONG_HEADER_LENGTH = 40;
 
 /** Fields of a segment's long page header (XLogLongPageHeaderData); integers in the server's byte order (little-endian here). */
 export interface LongPageHeader {

@@ -59,6 +59,23 @@ export interface WalSink {
   writeFile(name: string, content: Uint8Array): Promise<void>;
   /** Optional: verify the archive is usable before streaming starts (throws a one-line error if not). */
   check?(): Promise<void>;
+  /**
+   * Optional: take the archive for this writer alone until close() (one archiver per archive);
+   * throws WalstreamError('ARCHIVE_LOCKED') naming the holder when another one has it.
+   */
+  lock?(): Promise<void>;
+  /** Optional: size in bytes of a stored file, or null when absent (resume checks a segment is whole). */
+  size?(name: string): Promise<number | null>;
+  /**
+   * Optional: move a file out of the way as NAME.REASON (e.g. 'damaged'), a name no WAL tool takes
+   * for a segment; never deleted, an operator may want it. Returns the new name.
+   */
+  setAside?(name: string, reason: string): Promise<string>;
+  /**
+   * Optional: permission bits for the files created from now on: the server's data_directory_mode
+   * made a file mode (0600, or 0640 with group access), as pg_receivewal creates them.
+   */
+  useFileMode?(mode: number): void;
   /** Optional: release resources when the archiver is done with the sink. */
   close?(): Promise<void>;
 }

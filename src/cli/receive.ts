@@ -32,6 +32,23 @@ interface ReceiveFlags {
   verbose?: boolean;
   startAtServerPosition?: boolean;
   progress?: boolean;
+  timeout: string;
+  onArchiveError: string;
+}
+
+/** pg_receivewal's usage errors carry this hint (pg_receivewal.c main()). */
+const HELP_HINT = 'Try "walstream receive --help" for more information.';
+
+function usageError(message: string): WalstreamError {
+  return new WalstreamError('BAD_OPTION', `${message}. ${HELP_HINT}`);
+}
+
+function parseTimeout(text: string): number {
+  const seconds = Number(text);
+  if (!Number.isInteger(seconds) || seconds < 0 || seconds > 2147483) {
+    throw new WalstreamError('BAD_OPTION', `invalid timeout "${text}": give whole seconds, 0 to wait forever (--timeout 60)`);
+  }
+  return seconds;
 }
 
 function parseStatusInterval(text: string): number {
@@ -74,14 +91,18 @@ async function receive(flags: ReceiveFlags): Promise<void> {
     throw new WalstreamError('BAD_LSN', `-E/--endpos: ${(err as Error).message}`);
   }
   const statusIntervalSeconds = parseStatusInterval(flags.statusInterval);
+  const timeoutSeconds = parseTimeout(flags.timeout);
+  if (flags.onArchiveError !== 'retry' && flags.onArchiveError !== 'exit') {
+    throw new WalstreamError('BAD_OPTION', `invalid --on-archive-error "${flags.onArchiveError}": give retry or exit`);
+  }
+  // pg_receivewal's conflicts, in its order and words (pg_receivewal.c main()).
+  if (flags.createSlot && flags.dropSlot) throw usageError('cannot use --create-slot together with --drop-slot');
   if ((flags.createSlot || flags.dropSlot) && !flags.slot) {
-    throw new WalstreamError('BAD_OPTION', '--create-slot and --drop-slot need a slot name: add -S/--slot NAME');
+    throw usageError(`${flags.dropSlot ? '--drop-slot' : '--create-slot'} needs a slot to be specified using --slot`);
   }
-  if (flags.createSlot && flags.dropSlot) {
-    throw new WalstreamError('BAD_OPTION', 'use --create-slot or --drop-slot, not both');
-  }
+  if (flags.synchronous && !flags.sync) throw usageError('cannot use --synchronous together with --no-sync');
   if (!flags.directory && !flags.createSlot && !flags.dropSlot) {
-    throw new WalstreamError('BAD_OPTION', 'no archive directory given: add -D/--directory DIR');
+    throw usageError('no target directory specified (add -D/--directory DIR)');
   }
   const connection = await connectionFrom(flags);
   if (flags.createSlot || flags.dropSlot) {
@@ -101,6 +122,8 @@ async function receive(flags: ReceiveFlags): Promise<void> {
     statusIntervalSeconds,
     loop: flags.loop,
     startAtServerPosition: flags.startAtServerPosition,
+    timeoutSeconds,
+    onArchiveError: flags.onArchiveError as 'retry' | 'exit',
   });
   let segments = 0;
   const progress = new ProgressLine(Boolean(flags.progress), () => archiver.positions()?.writeLsn ?? null, (rate) => {
@@ -145,6 +168,8 @@ export function receiveCommand(): Command {
     .option('--no-direct-io', 'write segments through the page cache instead of O_DIRECT (which is used where the filesystem supports it)')
     .option('-s, --status-interval <seconds>', 'seconds between status updates sent to the server (0 = only when asked)', '10')
     .option('-S, --slot <name>', 'replication slot to stream from (keeps the server from removing WAL not yet archived)')
+    .option('--timeout <seconds>', 'take the server for dead after this long without a message, and reconnect (0 = never; a reply is asked for at half of it, like wal_receiver_timeout)', '60')
+    .option('--on-archive-error <action>', 'when the archive cannot be written (disk full, permissions): retry (keep trying, warn once a minute, resume from the first WAL not archived) or exit', 'retry')
     .option('--synchronous', 'fsync and report the flush position after every batch of WAL, to serve as a synchronous standby')
     .option('--progress', 'on a terminal, show a live line: received and flushed LSN, MiB/s, timeline, segments archived')
     .option('-v, --verbose', 'log progress (start position, finished segments, reconnects) to stderr')
@@ -161,7 +186,11 @@ export function receiveCommand(): Command {
 Environment: PGHOST, PGPORT, PGUSER, PGPASSWORD, PGPASSFILE (~/.pgpass), PGAPPNAME (default walstream),
 PGSSLMODE, PGSSLROOTCERT, PGCONNECT_TIMEOUT, as libpq reads them.
 
-The segment being written is NAME.partial; it becomes NAME only once complete and fsynced. On --endpos,
+The segment being written is NAME.partial; it becomes NAME only once complete and fsynced. Files get
+the server's permissions (0600, or 0640 when its data directory grants group access). One receive per
+archive: a second one exits naming the first (walstream.lock; a lock left by a killed process is taken
+over). A newest complete segment that is short or has a wrong header is renamed NAME.damaged and
+streamed again. On --endpos,
 SIGINT or SIGTERM walstream fsyncs, sends a final status update (so the slot's restart_lsn moves to what
 was archived) and exits 0. A restart resumes from the archive. Exit codes: 0 done, 1 error.`)
     .action(async (flags: ReceiveFlags, command: Command) => {

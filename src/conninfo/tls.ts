@@ -105,7 +105,7 @@ export function sslFallbackOrder(target: ConnectionTarget | SslMode): Array<fals
  * port, user, database, application_name, connectionTimeoutMillis, keepAlive (libpq's default), and
  * ssl = the first entry of sslFallbackOrder(t). `replication` is NOT set: the caller adds it.
  * The password is the target's; when there is none, it is a function that fails the connection with
- * WalstreamError('CONNECT_FAILED') if the server asks for one (like libpq's "no password supplied"),
+ * WalstreamError('NO_PASSWORD') if the server asks for one (like libpq's "no password supplied"),
  * which also keeps pg from reading PGPASSWORD or .pgpass on its own.
  */
 export function toPgClientConfig(t: ConnectionTarget): pg.ClientConfig {
@@ -116,7 +116,7 @@ export function toPgClientConfig(t: ConnectionTarget): pg.ClientConfig {
     user: t.user,
     database: t.database ?? t.user,
     password: password ?? (async (): Promise<string> => {
-      throw new WalstreamError('CONNECT_FAILED',
+      throw new WalstreamError('NO_PASSWORD',
         `the server at ${describeTarget(t)} asked for a password, but none was supplied; set PGPASSWORD, add a .pgpass line (database field "replication" or "*"), or give password= in the connection string`);
     }),
     application_name: t.applicationName || undefined,

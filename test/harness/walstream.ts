@@ -5,6 +5,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runTool, spawnTool, type ToolOptions, type ToolProcess, type ToolResult } from './tools.js';
+import { walFileName } from '../../src/lsn.js';
 
 /** The compiled CLI entry point. */
 export const WALSTREAM_CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist/cli/main.js');
@@ -38,4 +39,26 @@ export async function differingFiles(dirA: string, dirB: string, names: string[]
     if (!a.equals(b)) differing.push(name);
   }
   return differing;
+}
+
+/**
+ * How far `archive` holds the server's WAL with no gap, from the segment holding `fromLsn`: the LSN
+ * up to which every byte is in the archive (complete segments, then the matching prefix of a
+ * .partial) and equals the server's `pgWal` copy. A slot must never be ahead of it.
+ */
+export async function archivedExtent(archive: string, pgWal: string, fromLsn: bigint, segmentSize: number, timeline = 1): Promise<bigint> {
+  const names = new Set(await readdir(archive));
+  let segno = fromLsn / BigInt(segmentSize);
+  for (;;) {
+    const start = segno * BigInt(segmentSize);
+    const name = walFileName(timeline, start, segmentSize);
+    const file = names.has(name) ? name : names.has(`${name}.partial`) ? `${name}.partial` : null;
+    if (!file) return start;
+    const [ours, server] = await Promise.all([readFile(path.join(archive, file)), readFile(path.join(pgWal, name)).catch(() => Buffer.alloc(0))]);
+    let same = 0;
+    const limit = Math.min(ours.length, server.length);
+    while (same < limit && ours[same] === server[same]) same++;
+    if (file !== name || same < segmentSize) return start + BigInt(same);
+    segno++;
+  }
 }

@@ -84,7 +84,7 @@ describe('failover with an archive fed by walstream', () => {
     const ws = spawnWalstream([
       'receive', '-D', archive, '-S', SLOT,
       '-h', '127.0.0.1,127.0.0.1', '-p', `${primary.port},${standby.port}`, '-U', 'postgres', '-v',
-    ]);
+    ], { asPostgres: true }); // as an operator runs it: the user restore_command runs as reads its 0600 files
     const stillRunning = () => expect(ws.exitCode, `walstream exited early:\n${ws.output.stderr}`).toBeNull();
     await waitFor(async () => /starting log streaming/.test(ws.output.stderr), { timeoutMs: 30_000, what: 'walstream to start streaming' });
     expect(ws.output.stderr).toContain(`connecting to host=127.0.0.1 port=${primary.port}`);
@@ -297,7 +297,7 @@ describe('failover with an archive fed by walstream', () => {
     const ws = spawnWalstream([
       'receive', '-D', archive, '-S', SLOT,
       '-h', '127.0.0.1,127.0.0.1', '-p', `${primary.port},${standby.port}`, '-U', 'postgres', '-v',
-    ]);
+    ], { asPostgres: true }); // as an operator runs it: the user restore_command runs as reads its 0600 files
     await primary.generateWal(MB / 2);
     const seg = segmentEndedBy(1, await primary.switchWal());
     await waitFor(async () => existsSync(path.join(archive, seg)), { timeoutMs: 60_000, what: `${seg} in the archive` });

@@ -30,7 +30,7 @@ describe('slot management flags', () => {
 
     const noName = await runWalstream(['receive', ...conn, '--create-slot']);
     expect(noName.code).toBe(1);
-    expect(noName.stderr).toMatch(/-S\/--slot/);
+    expect(noName.stderr).toMatch(/--create-slot needs a slot to be specified using --slot/);
 
     // The slot then holds what the archive needs: streaming from it starts at its restart_lsn's segment.
     const archive = await tempDir('slots-');

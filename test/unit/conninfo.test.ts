@@ -437,7 +437,7 @@ describe('toPgClientConfig and sslFallbackOrder', () => {
   it('without a password, fails only if the server asks, with a message naming the fix', async () => {
     const c = toPgClientConfig(target());
     expect(typeof c.password).toBe('function');
-    await expect((c.password as () => Promise<string>)()).rejects.toMatchObject({ code: 'CONNECT_FAILED', message: expect.stringContaining('PGPASSWORD') });
+    await expect((c.password as () => Promise<string>)()).rejects.toMatchObject({ code: 'NO_PASSWORD', message: expect.stringContaining('PGPASSWORD') });
   });
 
   it('orders SSL attempts like libpq', () => {
