@@ -218,4 +218,27 @@ describe('walstream receive: bad input gives one clear line, exit 1, archive unt
     expect(line).toMatch(/create it|mkdir/);
     expect(existsSync('/nonexistent')).toBe(false);
   });
+
+  it('(g) -w and the server asks for a password: exits 1 at once, no retrying', async () => {
+    const { dir, before } = await seededCopy();
+    const started = Date.now();
+    const result = await receive(['-D', dir, '-h', clusterX.host, '-p', String(clusterX.port), '-U', 'wsuser', '-w'], {}, 20_000);
+    const elapsed = Date.now() - started;
+    const line = expectOneLineFailure(result);
+    console.log(`(g) ${elapsed} ms: ${line}`);
+    expect(elapsed).toBeLessThan(10_000);
+    expect(line).toMatch(/asked for a password, but none was supplied/);
+    expect(line).toMatch(/PGPASSWORD/);
+    expect(await snapshot(dir)).toEqual(before);
+  });
+
+  it('(h) pg_receivewal\'s conflicts: --synchronous with --no-sync, --create-slot with --drop-slot', async () => {
+    const { dir, before } = await seededCopy();
+    const server = ['-h', clusterX.host, '-p', String(clusterX.port), '-U', 'postgres'];
+    const sync = await receive(['-D', dir, ...server, '--synchronous', '--no-sync'], {}, 15_000);
+    expect(expectOneLineFailure(sync)).toBe('walstream: error: cannot use --synchronous together with --no-sync. Try "walstream receive --help" for more information.');
+    const slots = await receive(['-D', dir, ...server, '-S', 'x', '--create-slot', '--drop-slot'], {}, 15_000);
+    expect(expectOneLineFailure(slots)).toMatch(/cannot use --create-slot together with --drop-slot/);
+    expect(await snapshot(dir)).toEqual(before);
+  });
 });
