@@ -67,13 +67,16 @@ describe.skipIf(unavailable !== null)('disk full (a real tmpfs)', () => {
 
     // Space returns: the same process resumes by itself.
     await rm(filler);
+    const freedAt = Date.now();
     await cluster.generateWal(SEGMENT / 2);
     const end = lsnToBigInt(await cluster.switchWal());
     const lastSegment = walFileName(1, end - 1n, SEGMENT);
     await waitFor(async () => (await readdir(archive)).includes(lastSegment), { timeoutMs: 60_000, what: `${lastSegment} archived after space returned` })
       .catch(async (err) => { throw new Error(`${err.message}; archive: ${(await readdir(archive)).join(' ')}; stderr: ${second.output.stderr}`); });
+    const resumedMs = Date.now() - freedAt;
     second.kill('SIGTERM');
     expect((await second.exited).code, second.output.stderr).toBe(0);
+    console.log(`disk full: "${warning}"; resumed ${resumedMs} ms after space returned`);
 
     await expectArchivedThrough(archive, pgWal, slotStart, end);
     const names = await readdir(archive);
@@ -82,5 +85,6 @@ describe.skipIf(unavailable !== null)('disk full (a real tmpfs)', () => {
     const restart = lsnToBigInt((await cluster.slotRestartLsn('full'))!);
     expect(restart).toBeLessThanOrEqual(await archivedExtent(archive, pgWal, slotStart, SEGMENT));
     expect(restart, 'the final status update moves the slot to what was archived').toBeGreaterThanOrEqual(end - BigInt(SEGMENT));
+    console.log(`disk full: ${names.filter((n) => /^[0-9A-F]{24}$/.test(n)).length} complete segments archived from ${walFileName(1, slotStart, SEGMENT)} to ${lastSegment}, 0 lost`);
   });
 });
