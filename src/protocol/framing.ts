@@ -3,6 +3,7 @@
  * delivers them, split anywhere), messages out. XLogData's WAL bytes are handed on as they arrive, as
  * views into the caller's buffers, without waiting for the whole message or copying it (a message is up
  * to 128 kB: walsender.c's MAX_SEND_SIZE). Message layout: PostgreSQL's protocol docs ("Message Formats").
+ * A length word is checked before anything of the body is buffered (MAX_COPY_DATA_BODY, MAX_MESSAGE_BODY).
  */
 import { WalstreamError } from '../errors.js';
 import { XLOGDATA_HEADER, decodeXLogDataHeader } from './messages.js';
@@ -16,8 +17,22 @@ export interface FrameHandler {
 }
 
 const HEADER = 5; // type byte + int32 length
-/** Largest non-XLogData message accepted (a DataRow with a history file is small; 1 GB is PostgreSQL's MaxAllocSize). */
-const MAX_MESSAGE = 1 << 30;
+
+/**
+ * Largest CopyData body (the bytes after the length word) accepted in copy mode: XLogData of at most
+ * MAX_SEND_SIZE bytes of WAL plus its 25-byte header. walsender.c defines MAX_SEND_SIZE as
+ * XLOG_BLCKSZ * 16 and XLogSendPhysical never sends more: 128 KiB with the default 8 KiB WAL pages,
+ * 1 MiB with the largest (64 KiB, configure --with-wal-blocksize=64). Keepalives are 18 bytes.
+ */
+export const MAX_COPY_DATA_BODY = 16 * 64 * 1024 + XLOGDATA_HEADER;
+
+/**
+ * Largest body of any other message (the bytes after the length word). What a replication connection
+ * receives besides WAL is small: a RowDescription, a DataRow holding a timeline history file (one line
+ * per timeline switch), an ErrorResponse or NoticeResponse. 16 MiB is far above all of them, and far
+ * below PostgreSQL's 1 GB MaxAllocSize that a hostile length word could otherwise make us buffer.
+ */
+export const MAX_MESSAGE_BODY = 16 * 1024 * 1024;
 
 /** Incremental reader: feed it with push(); it calls the handler in order. */
 export class FrameReader {
@@ -128,15 +143,24 @@ export class FrameReader {
   }
 
   private startBody(length: number): void {
-    if (length < 4) throw new WalstreamError('PROTOCOL', `invalid message length ${length} for message type 0x${this.type.toString(16)}`);
+    if (length < 4) throw new WalstreamError('PROTOCOL', `invalid message length ${length} for message type ${typeName(this.type)}`);
     this.remaining = length - 4;
-    if (this.remaining > MAX_MESSAGE && !(this.copyMode && this.type === 0x64)) {
-      throw new WalstreamError('PROTOCOL', `message of ${this.remaining} bytes (type 0x${this.type.toString(16)}) is larger than any the server sends`);
-    }
+    // One comparison on the hot path: only a body above the smaller limit looks further.
+    if (this.remaining > MAX_COPY_DATA_BODY) this.checkLarge();
     this.state = 'body';
     if (this.remaining === 0) {
       this.finishFrame();
       this.handler.onMessage(this.type, Buffer.alloc(0));
+    }
+  }
+
+  /** A body above MAX_COPY_DATA_BODY: a PROTOCOL error for CopyData in copy mode, or above MAX_MESSAGE_BODY. */
+  private checkLarge(): void {
+    if (this.copyMode && this.type === 0x64 /* 'd' */) {
+      throw new WalstreamError('PROTOCOL', `CopyData of ${this.remaining} bytes is larger than the server ever sends (at most ${MAX_COPY_DATA_BODY}: 1 MiB of WAL, walsender.c's largest MAX_SEND_SIZE, plus the ${XLOGDATA_HEADER}-byte XLogData header)`);
+    }
+    if (this.remaining > MAX_MESSAGE_BODY) {
+      throw new WalstreamError('PROTOCOL', `message of ${this.remaining} bytes (type ${typeName(this.type)}) is larger than any the server sends here (at most ${MAX_MESSAGE_BODY})`);
     }
   }
 
@@ -146,4 +170,10 @@ export class FrameReader {
     this.bodyFill = 0;
     this.remaining = 0;
   }
+}
+
+/** A message type byte for an error message: 0x54 'T', or just 0x01 when not printable. */
+function typeName(type: number): string {
+  const hex = `0x${type.toString(16).padStart(2, '0')}`;
+  return type >= 0x21 && type <= 0x7e ? `${hex} '${String.fromCharCode(type)}'` : hex;
 }

@@ -42,13 +42,17 @@ function readUint64(buf: Uint8Array, offset: number): bigint {
 }
 
 /**
- * The fields of an XLogData header (`header` holds at least its 25 bytes, starting with 'w'). A caller
- * decoding many headers from one buffer may pass a DataView over it, made once.
+ * The fields of an XLogData header (`header` holds at least its 25 bytes, starting with 'w'; fewer is a
+ * WalstreamError('PROTOCOL')). A caller decoding many headers from one buffer may pass a DataView over
+ * it, made once.
  */
 export function decodeXLogDataHeader(
   header: Uint8Array,
   view = new DataView(header.buffer, header.byteOffset, header.byteLength),
 ): { walStart: bigint; serverWalEnd: bigint; serverTime: bigint } {
+  if (header.length < XLOGDATA_HEADER) {
+    throw new WalstreamError('PROTOCOL', `XLogData message too short: ${header.length} bytes, need at least ${XLOGDATA_HEADER}`);
+  }
   return { walStart: view.getBigUint64(1), serverWalEnd: view.getBigUint64(9), serverTime: view.getBigUint64(17) };
 }
 

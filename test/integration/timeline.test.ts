@@ -34,7 +34,7 @@ describe('timeline following', () => {
     await primary.switchWal();
     await primary.generateWal(MB / 4); // the switch point falls inside a segment: its TL1 copy stays .partial
     const tl1End = lsnToBigInt(await primary.currentLsn());
-    await waitFor(async () => lsnToBigInt(await standby.replayLsn()) >= tl1End, { what: 'standby replay' });
+    await waitFor(async () => lsnToBigInt((await standby.replayLsn())!) >= tl1End, { what: 'standby replay' });
 
     await standby.promote();
     await primary.stop('immediate');
