@@ -1,12 +1,12 @@
 /**
  * Adapting a resolved target to `pg`: the TLS options libpq would use (reading the root certificate,
- * client certificate and key files), sslFallbackOrder() and toPgClientConfig().
+ * client certificate and key files), sslFallbackOrder(), toPgClientConfig() and isSslRefusal().
  */
 import fs from 'node:fs';
 import net from 'node:net';
 import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import type pg from 'pg';
-import { WalstreamError } from '../errors.js';
+import { PgError, WalstreamError } from '../errors.js';
 import { badConninfo, isUnixSocketHost } from './common.js';
 import { type ConnectionTarget, type SslMode, SSL_MODES, checkChoice, describeTarget, fileExists, nonEmpty } from './resolve.js';
 
@@ -124,4 +124,59 @@ export function toPgClientConfig(t: ConnectionTarget): pg.ClientConfig {
     keepAlive: true,
     ssl: sslFallbackOrder(t)[0]!,
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Telling an SSL refusal from other connection failures
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * What `pg` (lib/connection.js, connect()) emits when the server answers the SSLRequest: 'N' gives the
+ * first, any other byte (an old server's 'E', garbage) the second. They are pg's own English strings,
+ * the same whatever the server's lc_messages.
+ */
+const PG_SSL_REFUSALS: ReadonlySet<string> = new Set([
+  'The server does not support SSL connections',
+  'There was an error establishing an SSL connection',
+]);
+
+/**
+ * What Node's TLS layer (lib/_tls_wrap.js, onConnectEnd) says when the server closes the connection
+ * after agreeing to TLS ('S') but before the handshake ends. Node's own constant text, code ECONNRESET;
+ * a bare "read ECONNRESET" is not recognised (it may come before or after the handshake).
+ */
+const TLS_DISCONNECTED = 'Client network socket disconnected before secure TLS connection was established';
+
+/**
+ * True when `err` (what pg's Client.connect() rejected with) says that this connection attempt failed
+ * because of its SSL choice, so that the next attempt of sslFallbackOrder() may succeed (libpq's
+ * sslmode=prefer/allow). Recognised by stable signs, never by the server's translatable text:
+ * - pg's refusal of the SSLRequest: the server answered 'N' (or not 'S'), see PG_SSL_REFUSALS;
+ * - a TLS handshake that failed in OpenSSL: code ERR_SSL_* or library "SSL routines" (e.g.
+ *   ERR_SSL_NO_CIPHERS_AVAILABLE), or EPROTO (an OpenSSL alert met while writing, e.g. "wrong version
+ *   number" when the server said 'S' and then spoke something else);
+ * - the server hanging up in the middle of the handshake (ECONNRESET with Node's own message);
+ * - the server's pg_hba.conf refusal, SQLSTATE 28000 in an ErrorResponse (libpq/auth.c,
+ *   ClientAuthentication(): "no pg_hba.conf entry for replication connection from host …, SSL
+ *   encryption" / "…, no encryption"): hostssl/hostnossl lines may accept the other choice, and libpq
+ *   tries it too.
+ * Certificate verification failures (DEPTH_ZERO_SELF_SIGNED_CERT, ERR_TLS_CERT_ALTNAME_INVALID, …) are
+ * not refusals: the server offered TLS, the client refused its certificate, and falling back to plain
+ * text would defeat the check. Anything else (refused TCP connection, timeout, wrong password, a
+ * WalstreamError) is false.
+ */
+export function isSslRefusal(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const e = err as { code?: unknown; message?: unknown; library?: unknown; severity?: unknown };
+  const code = typeof e.code === 'string' ? e.code : undefined;
+  const message = typeof e.message === 'string' ? e.message : '';
+  if (err instanceof WalstreamError) return false;
+  // A server's ErrorResponse (our PgError, or pg's DatabaseError: SQLSTATE and severity): only
+  // pg_hba.conf's refusal.
+  if (err instanceof PgError || (code !== undefined && /^[0-9A-Z]{5}$/.test(code) && typeof e.severity === 'string')) {
+    return code === '28000';
+  }
+  if (PG_SSL_REFUSALS.has(message)) return true;
+  if (code?.startsWith('ERR_SSL_') || e.library === 'SSL routines' || code === 'EPROTO') return true;
+  return code === 'ECONNRESET' && message === TLS_DISCONNECTED;
 }
