@@ -7,14 +7,16 @@ import { EventEmitter } from 'node:events';
 import { type ConnectionOptions, type ConnectionTarget, describeTarget, targetsFor } from './conninfo.js';
 import { ReplicationConnection } from './connection.js';
 import { PgError, WalstreamError } from './errors.js';
-import { formatLsn, historyFileName, isValidSegmentSize, segmentStart } from './lsn.js';
+import { formatLsn, historyFileName, segmentStart } from './lsn.js';
 import { DirectorySink } from './archive/directory.js';
 import type { WalSink } from './archive/sink.js';
 import { LONG_HEADER_LENGTH, archiveSystemId, findResumePoint, newestCompleteSegment, segmentFileProblem } from './archive/scan.js';
 import { type CompletedSegment, SegmentConsumer } from './segments.js';
-import { runStreamSession } from './stream.js';
+import { StreamSession } from './stream.js';
+import { archiveSession } from './archive-session.js';
 import { explainServerError } from './server-errors.js';
 import { defaultStart } from './start-position.js';
+import { checkServer } from './server-check.js';
 
 export interface ArchiverOptions {
   /** Where to connect: libpq-style fields, or a libpq connection string / URI. */
@@ -139,6 +141,15 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
     this.emit('log', { level, message });
   }
 
+  /** A listener that throws is reported (a 'log' warning), not allowed to stall the flush position. */
+  private emitSegment(segment: CompletedSegment): void {
+    try {
+      this.emit('segment', segment);
+    } catch (err) {
+      this.log('warn', `a 'segment' listener threw on ${segment.name}: ${(err as Error)?.message ?? String(err)} (archiving goes on)`);
+    }
+  }
+
   /** Run until endLsn or stop(); rejects on a fatal error (or any error when loop is false). */
   async run(): Promise<void> {
     await this.sink.check?.();
@@ -212,15 +223,7 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
     const onAbort = () => { if (!streaming) conn.destroy(new WalstreamError('STOPPED', 'stopped')); };
     signal.addEventListener('abort', onAbort);
     try {
-      const version = await conn.serverVersion();
-      if (version < 130000) {
-        throw new WalstreamError('SERVER_VERSION', `server ${describeTarget(target)} runs PostgreSQL ${Math.floor(version / 10000)}; walstream supports 13 and later: upgrade the server or use that version's pg_receivewal`);
-      }
-      const identity = await conn.identifySystem();
-      const segmentSize = await conn.segmentSize();
-      if (!isValidSegmentSize(segmentSize)) {
-        throw new WalstreamError('BAD_SEGMENT_SIZE', `server reports wal_segment_size ${segmentSize}, not a power of two between 1 MB and 1 GB`);
-      }
+      const { version, identity, segmentSize } = await checkServer(conn);
       // Files are created with the server's permissions (pg_receivewal: streamutil.c RetrieveDataDirCreatePerm).
       this.sink.useFileMode?.(fileModeFor(await conn.dataDirectoryMode()));
       // One listing per connection serves every question about the archive (a remote sink lists slowly);
@@ -243,22 +246,24 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
       for (;;) {
         const consumer = new SegmentConsumer({
           sink: this.sink, segmentSize, timeline, startLsn,
-          onSegment: (segment) => this.emit('segment', segment),
+          systemId: identity.systemId,
+          onSegment: (segment) => this.emitSegment(segment),
         });
         this.consumer = consumer;
         let outcome;
         streaming = true;
         try {
-          outcome = await runStreamSession(conn, consumer, {
+          const reportFlush = Boolean(this.options.slot) || Boolean(this.options.synchronous);
+          const session = new StreamSession(conn, {
             slot: this.options.slot, startLsn, timeline, endLsn: this.options.endLsn, segmentSize,
             statusIntervalMs: (this.options.statusIntervalSeconds ?? 10) * 1000,
-            reportFlush: Boolean(this.options.slot) || Boolean(this.options.synchronous),
-            synchronous: Boolean(this.options.synchronous),
+            positions: () => ({ writeLsn: consumer.writeLsn(), flushLsn: reportFlush ? consumer.flushLsn() : 0n }),
             // Following a live primary: one socket read per READ_COALESCE_MS instead of one per commit.
-            readCoalesceMs: READ_COALESCE_MS,
+            readCoalesceMs: this.options.synchronous ? 0 : READ_COALESCE_MS,
             timeoutMs,
             signal: this.abort.signal,
           });
+          outcome = await archiveSession(session, consumer, { synchronous: Boolean(this.options.synchronous), reportFlush });
           this.streamedOnce = true;
         } finally {
           streaming = false;
@@ -343,7 +348,7 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
 }
 
 /**
- * How long the socket rests after the stream has caught up with the server (runStreamSession's
+ * How long the socket rests after the stream has caught up with the server (StreamSession's
  * readCoalesceMs). Well inside the 20 ms that direct I/O stages WAL anyway, and far inside any status
  * interval; catching up never pauses (the server's WAL end is then ahead of what has arrived).
  */

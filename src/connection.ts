@@ -7,8 +7,9 @@ import { endPgLoad } from './pg-load.js'; // before pg: see pg-load.ts
 import pg from 'pg';
 import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
-import { PgError, WalstreamError } from './errors.js';
+import { PgError, WalstreamError, joinLines } from './errors.js';
 import { type ConnectionTarget, describeTarget, sslFallbackOrder, toPgClientConfig } from './conninfo.js';
+import { isSslRefusal } from './conninfo/tls.js';
 import {
   type SlotPosition, type SystemIdentity, type TimelineEnd, type TimelineHistoryFile,
   createSlotCommand, decodeIdentifySystem, decodeReadReplicationSlot, decodeTimelineEnd,
@@ -16,7 +17,7 @@ import {
 } from './protocol/commands.js';
 import { parseSizeSetting } from './lsn.js';
 import { FrameReader } from './protocol/framing.js';
-import { writeToSocketNow } from './socket-write.js';
+import { type ByteTransport, socketTransport } from './transport.js';
 import {
   Backend, type FieldDescription, columnValue, encodeCopyData, encodeCopyDone, encodeQuery, writeCopyData,
   parseDataRow, parseErrorFields, parseRowDescription,
@@ -111,51 +112,54 @@ function reusingSocket(): ReusingSocket {
     },
   } as net.SocketConstructorOpts;
   holder.socket = new net.Socket(options);
-  holder.deliver = (view) => { holder.socket.emit('data', Buffer.from(view)); };
+  holder.deliver = (view) => {
+    try {
+      holder.socket.emit('data', Buffer.from(view));
+    } catch (err) {
+      // pg's start-up parser throws on what it cannot read (an unknown authentication request, a
+      // truncated message): a clear one-line failure of this connection, not an uncaught exception.
+      holder.socket.destroy(new WalstreamError('PROTOCOL', `the server sent a start-up message walstream cannot read (${joinLines((err as Error)?.message ?? String(err))})`));
+    }
+  };
   return holder;
 }
 
 /** A physical replication connection (startup parameter replication=true). */
 export class ReplicationConnection {
-  private readonly client: pg.Client;
-  readonly target: ConnectionTarget;
-  private readonly stream: Duplex;
+  /** Who the connection is to, for messages ("host=… port=… user=…"; never a password). */
+  readonly description: string;
+  private readonly transport: ByteTransport;
   private readonly reader: FrameReader;
   private active: ActiveOperation | null = null;
   private closed = false;
   /** Set when the connection is lost or errors; later calls fail with it. */
   private failure: Error | undefined;
-  /** Plain sockets of our own take small writes straight to the descriptor (writeToSocketNow); TLS never. */
-  private readonly directWrites: boolean;
   /** Where small outgoing frames (status updates) are built, reused. */
   private readonly smallFrame = Buffer.allocUnsafe(64);
   /** How long a command may go unanswered before the server is taken for dead (0: forever). */
   private readonly commandTimeoutMs: number;
 
   /**
-   * `pg` has connected and authenticated (it is idle at ReadyForQuery, nothing buffered): from here on
-   * this class reads the socket itself, so WAL goes from the socket's buffers to the consumer uncopied.
+   * A connection over an authenticated byte transport (the server idle at ReadyForQuery): from here
+   * on this class reads it itself, so WAL goes from the socket's buffers to the consumer uncopied.
+   * `open()` makes one over a real socket; tests make one over a recorded transcript.
    */
-  private constructor(client: pg.Client, target: ConnectionTarget, reusing: ReusingSocket | null, commandTimeoutMs: number) {
-    this.client = client;
-    this.target = target;
-    this.commandTimeoutMs = commandTimeoutMs;
-    this.directWrites = reusing !== null;
+  constructor(transport: ByteTransport, description: string, options: { commandTimeoutMs?: number } = {}) {
+    this.transport = transport;
+    this.description = description;
+    this.commandTimeoutMs = options.commandTimeoutMs ?? 0;
     const lost = (err?: unknown) => {
-      this.failure ??= err ? toWalstreamError(err, `connection to ${describeTarget(target)} lost`)
-        : new WalstreamError('CONNECT_FAILED', `connection to ${describeTarget(target)} lost: the server closed it`);
+      this.failure ??= err ? toWalstreamError(err, `connection to ${description} lost`)
+        : new WalstreamError('CONNECT_FAILED', `connection to ${description} lost: the server closed it`);
       const active = this.active;
       this.active = null;
       active?.fail(this.failure);
     };
-    client.on('error', lost);
-    this.stream = (client as unknown as { connection: { stream: Duplex } }).connection.stream;
-    for (const listener of this.stream.listeners('data')) this.stream.removeListener('data', listener as (...args: unknown[]) => void);
     this.reader = new FrameReader({
       onMessage: (type, body) => this.active?.onMessage(type, body),
       onWal: (walStart, data, serverWalEnd) => this.active?.onWal(walStart, data, serverWalEnd),
     });
-    const onChunk = (chunk: Buffer) => {
+    transport.start((chunk) => {
       try {
         this.reader.push(chunk);
         this.active?.onReadEnd?.();
@@ -163,10 +167,7 @@ export class ReplicationConnection {
         lost(err);
         this.destroy();
       }
-    };
-    if (reusing) reusing.deliver = onChunk; // the read buffer is reused: everything downstream copies what it keeps
-    else this.stream.on('data', onChunk);
-    this.stream.on('close', () => { if (!this.closed) lost(); });
+    }, (err) => { if (!this.closed) lost(err); });
   }
 
   /**
@@ -189,9 +190,9 @@ export class ReplicationConnection {
       this.active = operation;
       if (timeoutMs > 0) {
         timer = setTimeout(() => this.destroy(new WalstreamError('TIMEOUT',
-          `${describeTarget(this.target)} did not answer ${what} within ${Math.round(timeoutMs / 1000)} s; taking the connection for dead (--timeout)`)), timeoutMs);
+          `${this.description} did not answer ${what} within ${Math.round(timeoutMs / 1000)} s; taking the connection for dead (--timeout)`)), timeoutMs);
       }
-      this.stream.write(message);
+      this.transport.write(message);
     });
   }
 
@@ -220,7 +221,8 @@ export class ReplicationConnection {
       try {
         await client.connect();
         if (signal?.aborted) throw stoppedError();
-        return new ReplicationConnection(client, target, reusing, options.timeoutMs ?? 0);
+        const transport = clientTransport(client, reusing);
+        return new ReplicationConnection(options.wrapTransport ? options.wrapTransport(transport) : transport, describeTarget(target), { commandTimeoutMs: options.timeoutMs ?? 0 });
       } catch (err) {
         if (signal?.aborted) {
           onAbort();
@@ -228,9 +230,9 @@ export class ReplicationConnection {
         }
         lastError = err;
         await endWithin(client, CLOSE_GRACE_MS);
-        const message = (err as Error)?.message ?? '';
-        // Only an SSL negotiation refusal moves on to the next attempt (as libpq does for prefer/allow).
-        if (!/SSL|ssl/.test(message) || err instanceof PgError) break;
+        // Only an SSL negotiation refusal moves on to the next attempt (as libpq does for prefer/allow),
+        // recognised by pg's and Node's own fixed texts and codes, never the server's translated words.
+        if (!isSslRefusal(err)) break;
       } finally {
         signal?.removeEventListener('abort', onAbort);
       }
@@ -356,32 +358,34 @@ export class ReplicationConnection {
         onReadEnd: handlers.onReadEnd,
       }));
     } catch (err) {
-      throw toWalstreamError(err, `streaming from ${describeTarget(this.target)} failed`);
+      throw toWalstreamError(err, `streaming from ${this.description} failed`);
     }
   }
 
   /** Send one CopyData message (a status update) during copy-both; `payload` may be reused once this returns. */
   sendCopyData(payload: Buffer): void {
     if (this.closed || this.failure) return;
-    if (this.directWrites && 5 + payload.length <= this.smallFrame.length
-      && writeToSocketNow(this.stream, this.smallFrame, writeCopyData(this.smallFrame, payload))) return;
-    this.stream.write(encodeCopyData(payload));
+    if (5 + payload.length <= this.smallFrame.length) {
+      this.transport.write(this.smallFrame.subarray(0, writeCopyData(this.smallFrame, payload)));
+    } else {
+      this.transport.write(encodeCopyData(payload));
+    }
   }
 
   /** Send CopyDone: ask the server to end streaming; startStreaming then resolves. */
   endCopy(): void {
     if (this.closed || this.failure) return;
-    this.stream.write(encodeCopyDone());
+    this.transport.write(encodeCopyDone());
   }
 
   /** Stop reading from the socket (backpressure); the server blocks once the TCP window fills. */
   pause(): void {
-    this.stream.pause();
+    this.transport.pause();
   }
 
   /** Resume reading from the socket. */
   resume(): void {
-    this.stream.resume();
+    this.transport.resume();
   }
 
   /**
@@ -391,7 +395,7 @@ export class ReplicationConnection {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await endWithin(this.client, CLOSE_GRACE_MS);
+    await this.transport.end();
   }
 
   /**
@@ -399,9 +403,9 @@ export class ReplicationConnection {
    * a stop request). The operation in progress fails with `reason` (default: connection closed).
    */
   destroy(reason?: Error): void {
-    this.failure ??= reason ?? new WalstreamError('CONNECT_FAILED', `connection to ${describeTarget(this.target)} closed`);
+    this.failure ??= reason ?? new WalstreamError('CONNECT_FAILED', `connection to ${this.description} closed`);
     this.closed = true;
-    this.stream.destroy();
+    this.transport.destroy();
     const active = this.active;
     this.active = null;
     active?.fail(this.failure);
@@ -416,6 +420,8 @@ export interface OpenOptions {
    * this long (milliseconds; 0 = wait forever).
    */
   timeoutMs?: number;
+  /** Wrap the authenticated transport (e.g. to record a transcript of the session for fixtures/). */
+  wrapTransport?: (transport: ByteTransport) => ByteTransport;
 }
 
 /** How long a goodbye (Terminate) may take before the socket is destroyed instead. */
@@ -423,6 +429,17 @@ const CLOSE_GRACE_MS = 1000;
 
 function stoppedError(): WalstreamError {
   return new WalstreamError('STOPPED', 'stopped while connecting');
+}
+
+/** The transport over the socket of an authenticated pg client. */
+function clientTransport(client: pg.Client, reusing: ReusingSocket | null): ByteTransport {
+  const stream = (client as unknown as { connection: { stream: Duplex } }).connection.stream;
+  return socketTransport(stream, {
+    directWrites: reusing !== null,
+    setReader: reusing ? (deliver) => { reusing.deliver = deliver; } : undefined,
+    end: () => endWithin(client, CLOSE_GRACE_MS),
+    onClientError: (listener) => client.on('error', listener),
+  });
 }
 
 /** client.end(), but a peer that does not close its side within `ms` gets its socket destroyed. */

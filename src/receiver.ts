@@ -8,7 +8,8 @@ import { ReplicationConnection } from './connection.js';
 import { WalstreamError } from './errors.js';
 import { explainServerError } from './server-errors.js';
 import { defaultStart } from './start-position.js';
-import { runStreamSession, type WalConsumer } from './stream.js';
+import { StreamSession } from './stream.js';
+import { checkServer } from './server-check.js';
 
 /** A run of WAL bytes. `data` is the caller's own copy: it stays valid after the next chunk arrives. */
 export interface WalChunk {
@@ -37,7 +38,7 @@ export interface WalReceiverOptions {
   statusIntervalSeconds?: number;
   /** Report acknowledged positions as flush even without a slot (e.g. as a synchronous standby). */
   reportFlush?: boolean;
-  /** Chunks buffered ahead of the consumer before the socket is paused (default 16). */
+  /** Ignored: iteration pulls, and the socket is not read while the loop body awaits. */
   highWaterMark?: number;
   /**
    * Once caught up with the server, leave the socket unread this many milliseconds so that trickling
@@ -54,11 +55,9 @@ export interface WalReceiverEvents {
   connected: [{ systemId: string; timeline: number; segmentSize: number; startLsn: bigint }];
 }
 
-type Waiter = { resolve: (r: IteratorResult<WalChunk>) => void; reject: (e: unknown) => void };
-
 /**
  * Streams WAL from a server; iterate it with `for await`. One iteration per receiver. Iteration pulls:
- * while the loop body awaits, the socket is paused. `break` ends the stream cleanly.
+ * while the loop body awaits, the socket is not read. `break` ends the stream cleanly.
  *
  * @example
  * ```ts
@@ -77,18 +76,11 @@ export class WalReceiver extends EventEmitter<WalReceiverEvents> implements Asyn
   private readonly options: WalReceiverOptions;
   private readonly targets: ConnectionTarget[];
   private readonly abort = new AbortController();
-  private readonly queue: WalChunk[] = [];
-  private waiter: Waiter | null = null;
-  private drained: (() => void) | null = null;
-  private started = false;
-  private finished = false;
-  private failure: unknown = null;
-  private task: Promise<void> | null = null;
+  private iterator: AsyncGenerator<WalChunk, void, undefined> | null = null;
   private written = 0n;
   private acknowledged = 0n;
-  private sendStatus: (() => void) | null = null;
+  private session: StreamSession | null = null;
   private statusTimer: NodeJS.Timeout | null = null;
-  private readonly idleWaiters: (() => void)[] = [];
 
   constructor(options: WalReceiverOptions) {
     super();
@@ -106,117 +98,67 @@ export class WalReceiver extends EventEmitter<WalReceiverEvents> implements Asyn
     if (!this.statusTimer) {
       this.statusTimer = setTimeout(() => {
         this.statusTimer = null;
-        this.sendStatus?.();
+        this.session?.sendStatus();
       }, 100);
     }
   }
 
-  /** End the stream: iteration completes after the chunks already queued; resolves when the connection is closed. */
+  /**
+   * End the stream: a final status update (what was acknowledged) and CopyDone are sent, iteration
+   * completes, and this resolves when the connection is closed.
+   */
   async close(): Promise<void> {
     this.abort.abort();
-    this.releaseProducer();
-    this.notifyIdle();
-    if (this.task) await this.task.catch(() => {});
+    await this.iterator?.return(undefined).catch(() => {});
     if (this.statusTimer) clearTimeout(this.statusTimer);
   }
 
   [Symbol.asyncIterator](): AsyncIterator<WalChunk> {
-    if (this.started) throw new WalstreamError('BAD_OPTION', 'a WalReceiver can be iterated once; create a new one to stream again');
-    this.started = true;
-    this.task = this.produce().then(
-      () => { this.finished = true; this.wake(); },
-      (err) => { this.failure = explainServerError(err); this.finished = true; this.wake(); },
-    );
+    if (this.iterator) throw new WalstreamError('BAD_OPTION', 'a WalReceiver can be iterated once; create a new one to stream again');
+    const chunks = this.chunks();
+    this.iterator = chunks;
     return {
-      next: () => this.next(),
-      return: async () => {
-        await this.close();
-        return { done: true, value: undefined };
-      },
+      next: () => chunks.next().catch((err) => { throw explainServerError(err); }),
+      return: () => chunks.return(undefined),
     };
   }
 
-  private next(): Promise<IteratorResult<WalChunk>> {
-    const chunk = this.queue.shift();
-    if (chunk) {
-      if (this.queue.length < (this.options.highWaterMark ?? 16)) this.releaseProducer();
-      return Promise.resolve({ done: false, value: chunk });
-    }
-    if (this.failure) {
-      const err = this.failure;
-      this.failure = null;
-      return Promise.reject(err);
-    }
-    if (this.finished) return Promise.resolve({ done: true, value: undefined });
-    this.releaseProducer();
-    const waiting = new Promise<IteratorResult<WalChunk>>((resolve, reject) => { this.waiter = { resolve, reject }; });
-    this.notifyIdle();
-    return waiting;
-  }
-
-  private wake(): void {
-    const waiter = this.waiter;
-    if (!waiter) return;
-    this.waiter = null;
-    this.next().then(waiter.resolve, waiter.reject);
-  }
-
-  /** Resolves when the caller has taken every queued chunk and asked for the next (or closed). */
-  private idle(): Promise<void> {
-    if ((this.queue.length === 0 && this.waiter) || this.abort.signal.aborted) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
-  }
-
-  private notifyIdle(): void {
-    const waiters = this.idleWaiters.splice(0);
-    for (const resolve of waiters) resolve();
-  }
-
-  private releaseProducer(): void {
-    const drained = this.drained;
-    this.drained = null;
-    drained?.();
-  }
-
-  private consumer(timeline: number): WalConsumer {
-    return {
-      onData: (walStart, data, serverWalEnd) => {
-        this.queue.push({ startLsn: walStart, data: Buffer.from(data), timeline, serverWalEnd });
-        this.written = walStart + BigInt(data.length);
-        this.wake();
-        if (this.queue.length >= (this.options.highWaterMark ?? 16) && !this.abort.signal.aborted) {
-          // Backpressure: the stream session pauses the socket until the consumer has caught up.
-          return new Promise<void>((resolve) => { this.drained = resolve; });
-        }
-      },
-      writeLsn: () => this.written,
-      flushLsn: () => this.acknowledged,
-      flush: async () => {},
-      settle: () => this.idle(),
-    };
-  }
-
-  private async produce(): Promise<void> {
-    const conn = await ReplicationConnection.openFirst(this.targets);
+  /** The chunks of every session, one connection, following timeline switches. */
+  private async *chunks(): AsyncGenerator<WalChunk, void, undefined> {
+    const conn = await ReplicationConnection.openFirst(this.targets, { signal: this.abort.signal });
     try {
-      const identity = await conn.identifySystem();
-      const segmentSize = await conn.segmentSize();
-      const start = this.options.startLsn === undefined ? await defaultStart(conn, identity, this.options.slot, segmentSize) : null;
+      const { version, identity, segmentSize } = await checkServer(conn);
+      const start = this.options.startLsn === undefined ? await defaultStart(conn, identity, this.options.slot, segmentSize, version) : null;
       let timeline = this.options.timeline ?? start?.timeline ?? identity.timeline;
       let startLsn = this.options.startLsn ?? start!.startLsn;
       this.written = startLsn;
       this.emit('connected', { systemId: identity.systemId, timeline, segmentSize, startLsn });
+      const reportFlush = Boolean(this.options.slot) || Boolean(this.options.reportFlush);
       for (;;) {
-        const outcome = await runStreamSession(conn, this.consumer(timeline), {
+        const session = new StreamSession(conn, {
           slot: this.options.slot, startLsn, timeline, endLsn: this.options.endLsn, segmentSize,
           statusIntervalMs: (this.options.statusIntervalSeconds ?? 10) * 1000,
-          reportFlush: Boolean(this.options.slot) || Boolean(this.options.reportFlush),
-          synchronous: false,
+          positions: () => ({ writeLsn: this.written, flushLsn: reportFlush ? this.acknowledged : 0n }),
           readCoalesceMs: this.options.readCoalesceMs ?? 0,
           signal: this.abort.signal,
-          onStatusSender: (send) => { this.sendStatus = send; },
         });
-        this.sendStatus = null;
+        this.session = session;
+        let outcome;
+        try {
+          for await (const batch of session) {
+            for (const piece of batch.pieces) {
+              this.written = piece.walStart + BigInt(piece.data.length);
+              yield { startLsn: piece.walStart, data: Buffer.from(piece.data), timeline, serverWalEnd: batch.serverWalEnd };
+            }
+            if (batch.replyRequested) session.sendStatus();
+          }
+          outcome = await session.finish();
+        } finally {
+          // `break` (or close()) while a chunk was out: still end cleanly, with the final status update.
+          if (!outcome) await session.finish().catch(() => {});
+          this.session = null;
+          session.dispose();
+        }
         if (outcome.kind !== 'timeline-end') return;
         const previousTimeline = timeline;
         timeline = outcome.end.nextTimeline;

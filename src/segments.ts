@@ -6,7 +6,7 @@
 import { WalstreamError } from './errors.js';
 import { formatLsn, segmentOffset, walFileName } from './lsn.js';
 import { type WalSegmentWriter, type WalSink, isPromise } from './archive/sink.js';
-import type { WalConsumer } from './stream.js';
+import { PageHeaderChecker } from './page-check.js';
 
 /** A segment that is durably archived under its final name. */
 export interface CompletedSegment {
@@ -24,6 +24,10 @@ export interface SegmentConsumerOptions {
   startLsn: bigint;
   /** Called once per segment, after it is durable and renamed. */
   onSegment?: (segment: CompletedSegment) => void;
+  /** The server's system identifier: every segment's long page header must carry it (see page-check.ts). */
+  systemId?: string;
+  /** Check page headers before writing (default true); false only for tests that feed bytes that are not WAL. */
+  checkPages?: boolean;
   /** How many finished segments may be syncing at once before receiving waits (default 2). */
   maxPendingCompletions?: number;
   /**
@@ -42,8 +46,8 @@ interface PendingCompletion {
   promise: Promise<void>;
 }
 
-/** The Archiver's WalConsumer: WAL bytes in, durable segment files out. */
-export class SegmentConsumer implements WalConsumer {
+/** WAL bytes in, durable segment files out (the Archiver's consumer of a stream session). */
+export class SegmentConsumer {
   private readonly sink: WalSink;
   private readonly segmentSize: number;
   private readonly onSegment?: (segment: CompletedSegment) => void;
@@ -61,6 +65,7 @@ export class SegmentConsumer implements WalConsumer {
   private earlySyncFrom: bigint;
   private earlySyncing = false;
   private earlySyncAt = -Infinity;
+  private readonly pages: PageHeaderChecker | null;
 
   constructor(options: SegmentConsumerOptions) {
     this.sink = options.sink;
@@ -72,6 +77,8 @@ export class SegmentConsumer implements WalConsumer {
     this.flushed = options.startLsn;
     this.earlySyncBytes = BigInt(options.earlySyncBytes ?? 4 << 20);
     this.earlySyncFrom = options.startLsn;
+    this.pages = options.checkPages === false ? null
+      : new PageHeaderChecker({ segmentSize: options.segmentSize, timeline: options.timeline, systemId: options.systemId });
   }
 
   /** End of what the sink has handed to the operating system (bytes it still stages are left out). */
@@ -84,8 +91,16 @@ export class SegmentConsumer implements WalConsumer {
     return this.flushed;
   }
 
+  /**
+   * WAL bytes at `walStart` (contiguous with the previous call). `data` is valid during the call and
+   * until a returned promise settles (the session then keeps the socket unread): copy what you keep.
+   */
   onData(walStart: bigint, data: Uint8Array): void | Promise<void> {
     if (this.failure) throw this.failure;
+    // Page headers are checked before anything is written: bytes that are not this server's WAL never
+    // reach a segment that could be renamed complete.
+    const problem = this.pages?.check(walStart, data);
+    if (problem) throw new WalstreamError('PROTOCOL', `the server sent bad WAL: ${problem}; nothing from there on is archived`);
     return this.writeFrom(walStart, data, 0);
   }
 

@@ -1,6 +1,9 @@
 /**
- * One START_REPLICATION session: feed XLogData to a consumer in order, answer keepalives, send
- * standby status updates with the consumer's honest positions, stop at endLsn or on request.
+ * One START_REPLICATION session as a pull-based async iterator: each batch is what one socket read
+ * brought (the XLogData in it, whether the server asked for a reply), and the socket is read again only
+ * when the consumer asks for the next batch, so backpressure is simply not reading. The session checks
+ * WAL is contiguous, ends at endLsn, follows the server's end of a timeline, detects a dead peer, and is
+ * the one place status updates are sent from, never after our CopyDone.
  * The loop of pg_receivewal's HandleCopyStream (src/bin/pg_basebackup/receivelog.c), without files.
  */
 import type { ReplicationConnection } from './connection.js';
@@ -8,68 +11,49 @@ import { WalstreamError } from './errors.js';
 import { formatLsn, segmentStart } from './lsn.js';
 import { startReplicationCommand, type TimelineEnd } from './protocol/commands.js';
 import { STATUS_UPDATE_LENGTH, decodeServerCopyMessage, encodeStatusUpdate, pgNow } from './protocol/messages.js';
-import { isPromise } from './archive/sink.js';
 
-/** What a stream session hands WAL to. */
-export interface WalConsumer {
-  /**
-   * WAL bytes at `walStart` (contiguous with the previous call). `data` is valid only during the call
-   * (or until a returned promise settles, while the socket is paused): copy what you keep.
-   */
-  onData(walStart: bigint, data: Uint8Array, serverWalEnd: bigint): void | Promise<void>;
-  /** End of WAL written so far (reported as the write position). */
-  writeLsn(): bigint;
-  /** End of WAL durably stored (reported as flush; only what fsync confirmed). */
-  flushLsn(): bigint;
-  /** Make everything written durable; resolves when flushLsn() has caught up with what was written. */
-  flush(): Promise<void>;
-  /** Optional: flush at once, blocking; returns false when that is not possible now (then use flush()). */
-  flushNow?(): boolean;
-  /**
-   * Before the final status update: resolve once the positions to report are final (default: flush()).
-   * The raw receiver waits here until its caller has taken, and acknowledged, every queued chunk.
-   */
-  settle?(): Promise<void>;
+/** A run of WAL bytes at `walStart`. `data` is a view, valid only until the next batch is pulled. */
+export interface WalPiece {
+  walStart: bigint;
+  data: Buffer;
+}
+
+/** What one socket read brought. The session reads nothing more until the next one is pulled. */
+export interface WalBatch {
+  /** Contiguous WAL, in order (empty when the read held only a keepalive). */
+  readonly pieces: readonly WalPiece[];
+  /** The server's end of WAL in the latest message (walsender.c: its flush position when it sent). */
+  readonly serverWalEnd: bigint;
+  /** The server asked for a status update now (a keepalive with replyRequested). */
+  readonly replyRequested: boolean;
 }
 
 export interface StreamSessionOptions {
   slot?: string;
   startLsn: bigint;
   timeline: number;
-  /** Stop once WAL up to here is received (the segment boundary at or after it ends the last write). */
+  /** End once WAL up to here is received (the segment boundary at or after it ends the last piece). */
   endLsn?: bigint;
   segmentSize: number;
-  /** Milliseconds between status updates; 0 sends them only when the server asks. */
+  /** The positions to report: what the consumer has written and made durable (flush 0 when not reported). */
+  positions: () => { writeLsn: bigint; flushLsn: bigint };
+  /** Milliseconds between status updates; 0 sends them only when asked. */
   statusIntervalMs: number;
-  /** Report the flush position (with a slot or in synchronous mode); otherwise flush is sent as 0. */
-  reportFlush: boolean;
-  /** Flush and report after every batch of received WAL (a synchronous standby). */
-  synchronous: boolean;
+  /** Ends the iteration at the next pull (a stop request); then call finish(). */
   signal?: AbortSignal;
-  /** Receives a function that sends a status update now (for a caller that acknowledges on its own schedule). */
-  onStatusSender?: (sendStatus: () => void) => void;
   /**
-   * Not synchronous: after a socket read that brought everything the server had (the end of WAL it
-   * put in its last XLogData header), leave the socket unread for this many milliseconds, so that what
-   * trickles in meanwhile arrives in one read (0, the default: read at once). Following a busy primary,
-   * that is one wake-up per interval instead of one per commit; catching up never pauses.
+   * After handing over a batch that brought everything the server had (its WAL end), leave the socket
+   * unread this many milliseconds once the consumer pulls again, so a trickle arrives in one read
+   * (0, the default: read at once). Catching up never waits.
    */
   readCoalesceMs?: number;
   /**
    * Dead-peer detection, like walreceiver.c with wal_receiver_timeout: with nothing from the server
-   * for half of this (milliseconds), ask it for a reply; with nothing for all of it, fail with
-   * WalstreamError('TIMEOUT') (the caller reconnects). Time the socket rests on our side (a busy
-   * consumer, read coalescing) does not count. 0 or absent: never.
+   * for half of this (milliseconds), ask for a reply; with nothing for all of it, fail with
+   * WalstreamError('TIMEOUT'). Time the consumer holds a batch does not count. 0 or absent: never.
    */
   timeoutMs?: number;
 }
-
-/**
- * After our CopyDone (a stop or endpos), how long the server may take to end the copy before the
- * connection is dropped: what was archived is durable already, and a stalled network must not hold
- * a stop request.
- */
-const STOP_GRACE_MS = 1000;
 
 /** How a session ended. */
 export type StreamOutcome =
@@ -78,242 +62,317 @@ export type StreamOutcome =
   | { kind: 'stopped'; receivedLsn: bigint };
 
 /**
- * Stream from `options.startLsn` until the server ends the timeline, endLsn is reached or the signal
- * aborts. On endpos and stop the consumer is flushed and a final status update is sent before CopyDone,
- * so a slot's restart_lsn reflects what was archived. Rejects on server errors and protocol violations.
+ * After our CopyDone, how long the server may take to end the copy before the connection is dropped:
+ * what was archived is durable already, and a stalled network must not hold a stop request.
  */
-export async function runStreamSession(conn: ReplicationConnection, consumer: WalConsumer, options: StreamSessionOptions): Promise<StreamOutcome> {
-  let expected = options.startLsn;
-  /** The server's end of WAL in the latest XLogData header (walsender.c XLogSendPhysical: its flush position when it sent). */
-  let latestServerWalEnd = 0n;
-  let stopping: 'endpos' | 'stopped' | null = null;
-  let failure: Error | null = null;
-  let busy: Promise<void> | null = null;
-  const backlog: { walStart: bigint; data: Uint8Array; serverWalEnd: bigint }[] = [];
-  let syncScheduled = false;
-  let copyDoneSent = false;
-  const endCopy = () => {
-    if (copyDoneSent) return;
-    copyDoneSent = true;
-    conn.endCopy();
-  };
-  // Like pg_receivewal, WAL ends at the first segment boundary at or past endLsn (computed once, not per message).
-  const endBoundary = options.endLsn === undefined ? null
-    : segmentStart(options.endLsn + BigInt(options.segmentSize) - 1n, options.segmentSize);
+const STOP_GRACE_MS = 1000;
 
-  // One buffer for every status update (sendCopyData copies or writes it before returning).
-  const statusPayload = Buffer.allocUnsafe(STATUS_UPDATE_LENGTH);
-  const statusView = new DataView(statusPayload.buffer, statusPayload.byteOffset, STATUS_UPDATE_LENGTH);
-  const sendStatus = (replyRequested = false) => {
-    conn.sendCopyData(encodeStatusUpdate({
-      writeLsn: consumer.writeLsn(),
-      flushLsn: options.reportFlush ? consumer.flushLsn() : 0n,
+type Waiter = { resolve: (r: IteratorResult<WalBatch>) => void; reject: (err: Error) => void };
+
+/**
+ * Streams from `options.startLsn`: iterate it with `for await`, then call finish(), which sends the
+ * final status update and CopyDone and resolves with how the session ended. Iterate once.
+ */
+export class StreamSession implements AsyncIterable<WalBatch>, AsyncIterator<WalBatch> {
+  private readonly conn: ReplicationConnection;
+  private readonly options: StreamSessionOptions;
+  /** Next LSN expected from the server. */
+  private expected: bigint;
+  private readonly endBoundary: bigint | null;
+  private latestServerWalEnd = 0n;
+  /** The batch being collected from the current read (its arrays are reused between batches). */
+  private pieces: WalPiece[] = [];
+  private replyRequested = false;
+  /** A collected batch the consumer has not pulled yet. */
+  private ready: WalBatch | null = null;
+  /** The consumer holds a batch: the socket rests until it pulls again. */
+  private held = false;
+  private waiter: Waiter | null = null;
+  private failure: Error | null = null;
+  /** Why iteration ends: the server ended the timeline, endLsn was reached, or a stop request. */
+  private ending: 'endpos' | 'stopped' | null = null;
+  private streaming: Promise<TimelineEnd | null> | null = null;
+  private streamEnd: { end: TimelineEnd | null } | null = null;
+  private serverEndedCopy = false;
+  private copyDoneSent = false;
+  /** finish() dropped a connection whose server did not end the copy in time. */
+  private graceExpired = false;
+  private readonly statusPayload = Buffer.allocUnsafe(STATUS_UPDATE_LENGTH);
+  private readonly statusView = new DataView(this.statusPayload.buffer, this.statusPayload.byteOffset, STATUS_UPDATE_LENGTH);
+  private statusTimer: NodeJS.Timeout | null = null;
+  private watchdog: NodeJS.Timeout | null = null;
+  private coalesceTimer: NodeJS.Timeout | null = null;
+  private lastHeardAt = performance.now();
+  private pinged = false;
+  private readonly onAbort = () => this.stop();
+
+  constructor(conn: ReplicationConnection, options: StreamSessionOptions) {
+    this.conn = conn;
+    this.options = options;
+    this.expected = options.startLsn;
+    // Like pg_receivewal, WAL ends at the first segment boundary at or past endLsn.
+    this.endBoundary = options.endLsn === undefined ? null
+      : segmentStart(options.endLsn + BigInt(options.segmentSize) - 1n, options.segmentSize);
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<WalBatch> {
+    return this;
+  }
+
+  /** End of the WAL received so far. */
+  get receivedLsn(): bigint {
+    return this.expected;
+  }
+
+  /**
+   * Send a standby status update with the consumer's positions, unless the copy has ended on our side
+   * (PostgreSQL ends the walsender with FATAL on CopyData after CopyDone; receivelog.c: still_sending).
+   */
+  sendStatus(replyRequested = false): void {
+    if (this.copyDoneSent || this.failure || !this.streaming) return;
+    const { writeLsn, flushLsn } = this.options.positions();
+    this.conn.sendCopyData(encodeStatusUpdate({
+      writeLsn, flushLsn,
       applyLsn: 0n, // an archiver applies nothing: never let remote_apply wait on it
       clientTime: pgNow(),
       replyRequested,
-    }, statusPayload, statusView));
-  };
+    }, this.statusPayload, this.statusView));
+  }
 
-  const fail = (err: unknown) => {
-    failure ??= err instanceof Error ? err : new Error(String(err));
-    conn.destroy();
-  };
+  /** Ask the iteration to end at the next pull (a stop request); then call finish(). */
+  stop(): void {
+    if (this.ending || this.streamEnd) return;
+    this.ending = 'stopped';
+    this.wake();
+  }
 
-  // Trickling WAL is read in batches (readCoalesceMs): the socket rests, then one read takes it all.
-  // Never while the consumer holds the socket paused (busy) or in synchronous mode.
-  const coalesceMs = options.synchronous ? 0 : options.readCoalesceMs ?? 0;
-  let coalesceTimer: NodeJS.Timeout | null = null;
-  const stopCoalescing = () => {
-    if (!coalesceTimer) return;
-    clearTimeout(coalesceTimer);
-    coalesceTimer = null;
-    if (!busy) conn.resume();
-  };
+  /** The next batch; done when the stream ended (server, endLsn or stop), rejected when it failed. */
+  next(): Promise<IteratorResult<WalBatch>> {
+    if (!this.streaming) this.start();
+    this.release();
+    if (this.failure) return Promise.reject(this.failure);
+    const batch = this.take();
+    if (batch) return Promise.resolve({ done: false, value: batch });
+    if (this.ending || this.streamEnd) return Promise.resolve({ done: true, value: undefined });
+    return new Promise((resolve, reject) => { this.waiter = { resolve, reject }; });
+  }
 
-  let stopGraceTimer: NodeJS.Timeout | null = null;
-  let stopGraceExpired = false;
-  const finish = (why: 'endpos' | 'stopped') => {
-    if (stopping) return;
-    stopping = why;
-    const done = async () => {
-      stopCoalescing(); // the server's answers to CopyDone are read at once
-      if (busy) await busy;
-      await (consumer.settle ? consumer.settle() : consumer.flush());
-      sendStatus();
-      endCopy();
-      stopGraceTimer = setTimeout(() => {
-        stopGraceExpired = true;
-        conn.destroy();
-      }, STOP_GRACE_MS);
-    };
-    done().catch(fail);
-  };
+  /** `break` out of the loop: the same as a stop request (call finish() next). */
+  async return(): Promise<IteratorResult<WalBatch>> {
+    this.stop();
+    return { done: true, value: undefined };
+  }
 
-  // Synchronous mode: one fsync at a time; WAL that arrives meanwhile is covered by one more after it.
-  // The fsync runs once the whole socket read is delivered (onReadEnd), or once a backlog is drained.
-  let flushing = false;
-  let flushAgain = false;
-  const flushAndReport = () => {
-    syncScheduled = false;
-    if (flushing) {
-      flushAgain = true;
-      return;
-    }
+  /**
+   * End the session: unless the server ended the timeline, send a final status update (the
+   * consumer's positions, so a slot's restart_lsn reflects what is durable: call it once they are
+   * final) and CopyDone, then wait for the server to end the copy (1 s at most). Rejects when the
+   * stream failed or the server ended it in a way the protocol does not allow.
+   */
+  async finish(): Promise<StreamOutcome> {
+    if (!this.streaming) this.start();
     try {
-      // Like pg_receivewal: fsync right after the batch, then report. WAL arriving meanwhile waits in
-      // the socket and makes the next batch (a natural group commit).
-      if (consumer.flushNow?.()) {
-        sendStatus();
-        return;
+      if (this.failure) throw this.failure;
+      if (!this.streamEnd) {
+        this.ending ??= 'stopped';
+        this.sendStatus();
+        this.endCopy();
+        this.stopCoalescing();
+        this.held = false;
+        this.conn.resume(); // read the server's answer to CopyDone
+        const grace = setTimeout(() => {
+          this.graceExpired = true;
+          this.conn.destroy();
+        }, STOP_GRACE_MS);
+        try {
+          await this.streaming!.catch(() => {});
+        } finally {
+          clearTimeout(grace);
+        }
+        if (this.graceExpired) return { kind: this.ending, receivedLsn: this.expected }; // dropped after the grace
       }
-    } catch (err) {
-      fail(err);
-      return;
-    }
-    flushing = true;
-    let flushed: Promise<void>;
-    try {
-      flushed = consumer.flush();
-    } catch (err) {
-      fail(err); // a consumer whose flush throws instead of rejecting
-      return;
-    }
-    flushed.then(() => {
-      flushing = false;
-      if (!stopping) sendStatus();
-      if (flushAgain) {
-        flushAgain = false;
-        flushAndReport();
+      if (this.failure) throw this.failure;
+      const end = this.streamEnd!.end;
+      if (end) return { kind: 'timeline-end', end, receivedLsn: this.expected };
+      if (this.serverEndedCopy && !this.ending) {
+        throw new WalstreamError('PROTOCOL', `the server ended the stream at ${formatLsn(this.expected)} without naming the next timeline`);
       }
-    }, fail);
-  };
+      return { kind: this.ending ?? 'stopped', receivedLsn: this.expected };
+    } finally {
+      this.cleanUp();
+    }
+  }
 
-  /** Deliver one XLogData payload; returns a promise when the consumer made us wait. */
-  const deliver = (walStart: bigint, data: Uint8Array, serverWalEnd: bigint): void | Promise<void> => {
-    latestServerWalEnd = serverWalEnd;
-    if (walStart !== expected) {
-      throw new WalstreamError('PROTOCOL', `server sent WAL at ${formatLsn(walStart)} but ${formatLsn(expected)} was expected next`);
+  private start(): void {
+    const options = this.options;
+    options.signal?.addEventListener('abort', this.onAbort);
+    if (options.signal?.aborted) this.ending = 'stopped';
+    this.streaming = this.conn.startStreaming(startReplicationCommand(options), {
+      onWal: (walStart, data, serverWalEnd) => this.onWal(walStart, data, serverWalEnd),
+      onCopyData: (payload) => this.onCopyData(payload),
+      onCopyDone: () => {
+        this.serverEndedCopy = true;
+        this.endCopy(); // pg_receivewal answers the server's CopyDone at once
+      },
+      onReadEnd: () => this.onReadEnd(),
+    });
+    this.streaming.then((end) => {
+      this.collect(); // the read that ended the copy also ends its batch (no read-end call follows it)
+      this.streamEnd = { end };
+      if (!end && !this.copyDoneSent) {
+        this.fail(new WalstreamError('PROTOCOL', `the server ended the copy at ${formatLsn(this.expected)} without CopyDone (ReadyForQuery during COPY)`));
+      }
+      this.wake();
+    }, (err: Error) => { if (!this.graceExpired) this.fail(err); });
+    // First status update right away, as pg_receivewal does, so the server knows our positions.
+    setImmediate(() => this.sendStatus());
+    if (options.statusIntervalMs > 0) {
+      this.statusTimer = setInterval(() => this.sendStatus(), options.statusIntervalMs);
+      this.statusTimer.unref();
+    }
+    const timeoutMs = options.timeoutMs ?? 0;
+    if (timeoutMs > 0) {
+      this.watchdog = setInterval(() => this.checkAlive(timeoutMs), Math.max(100, Math.min(1000, timeoutMs / 4)));
+      this.watchdog.unref();
+    }
+  }
+
+  /** walreceiver.c WalReceiverMain: a ping at half of wal_receiver_timeout, "terminating … due to timeout" at all of it. */
+  private checkAlive(timeoutMs: number): void {
+    const now = performance.now();
+    if (this.held || this.ready || this.coalesceTimer) this.lastHeardAt = now; // our own rest, not the server's silence
+    const silent = now - this.lastHeardAt;
+    if (silent < timeoutMs / 2) {
+      this.pinged = false;
+    } else if (silent >= timeoutMs) {
+      this.fail(new WalstreamError('TIMEOUT', `no message from the server for ${Math.round(silent / 1000)} s; taking the connection for dead and reconnecting (--timeout ${Math.round(timeoutMs / 1000)})`));
+    } else if (!this.pinged) {
+      this.pinged = true;
+      this.sendStatus(true);
+    }
+  }
+
+  private onWal(walStart: bigint, data: Buffer, serverWalEnd: bigint): void {
+    this.latestServerWalEnd = serverWalEnd;
+    if (this.ending || this.failure) return; // after endLsn or a stop: not ours to archive
+    if (walStart !== this.expected) {
+      throw new WalstreamError('PROTOCOL', `server sent WAL at ${formatLsn(walStart)} but ${formatLsn(this.expected)} was expected next`);
     }
     let length = data.length;
-    expected = walStart + BigInt(length);
-    if (endBoundary !== null && expected > endBoundary) {
-      length = Math.max(0, Number(endBoundary - walStart));
-      expected = walStart + BigInt(length);
+    let end = walStart + BigInt(length);
+    if (this.endBoundary !== null && end > this.endBoundary) {
+      length = Math.max(0, Number(this.endBoundary - walStart));
+      end = walStart + BigInt(length);
     }
-    const result = length > 0 ? consumer.onData(walStart, length === data.length ? data : data.subarray(0, length), serverWalEnd) : undefined;
-    if (options.endLsn !== undefined && expected >= options.endLsn) finish('endpos');
-    else if (options.synchronous) syncScheduled = true;
-    return result;
-  };
+    this.expected = end;
+    if (length > 0) this.pieces.push({ walStart, data: length === data.length ? data : data.subarray(0, length) });
+    if (this.options.endLsn !== undefined && end >= this.options.endLsn) this.ending = 'endpos';
+  }
 
-  const drain = async () => {
-    while (backlog.length > 0 && !failure) {
-      const item = backlog.shift()!;
-      if (stopping) continue;
-      const result = deliver(item.walStart, item.data, item.serverWalEnd);
-      if (isPromise(result)) await result;
+  private onCopyData(payload: Buffer): void {
+    const message = decodeServerCopyMessage(payload);
+    if (message.kind === 'keepalive') {
+      this.latestServerWalEnd = message.serverWalEnd;
+      if (message.replyRequested) this.replyRequested = true;
     }
-  };
+  }
 
-  const onCopyData = (payload: Buffer) => {
-    if (failure) return;
-    try {
-      const message = decodeServerCopyMessage(payload);
-      if (message.kind === 'keepalive' && message.replyRequested && !stopping) {
-        if (options.reportFlush) consumer.flush().then(() => sendStatus(), fail);
-        else sendStatus();
-      }
-    } catch (err) {
-      fail(err);
+  /** A socket read is fully parsed: hand its batch over and rest the socket until the next pull. */
+  private onReadEnd(): void {
+    this.lastHeardAt = performance.now();
+    this.collect();
+  }
+
+  private collect(): void {
+    if (this.pieces.length === 0 && !this.replyRequested) {
+      if (this.ending) this.wake();
+      return;
     }
-  };
-
-  const onWal = (walStart: bigint, data: Buffer, serverWalEnd: bigint) => {
-    if (failure || stopping) return; // bytes in flight after our CopyDone are not archived
-    try {
-      if (busy) {
-        // The consumer is still writing: keep a copy until it is done (the socket is paused meanwhile).
-        backlog.push({ walStart, data: Buffer.from(data), serverWalEnd });
-        return;
-      }
-      const result = deliver(walStart, data, serverWalEnd);
-      if (isPromise(result)) {
-        conn.pause();
-        busy = result.then(drain).then(() => {
-          busy = null;
-          if (syncScheduled && !failure) flushAndReport();
-          conn.resume();
-        }, (err) => { busy = null; fail(err); });
-      }
-    } catch (err) {
-      fail(err);
+    if (this.ready) {
+      // Only after finish() resumed reading: what arrives then is not handed over.
+      this.pieces.length = 0;
+      this.replyRequested = false;
+      return;
     }
-  };
+    this.ready = { pieces: this.pieces, serverWalEnd: this.latestServerWalEnd, replyRequested: this.replyRequested };
+    this.pieces = [];
+    this.replyRequested = false;
+    this.held = true;
+    this.conn.pause();
+    this.wake();
+  }
 
-  // After each socket read: everything in it is delivered (or queued behind a busy consumer).
-  // Caught up means the server had nothing more when it sent the last message: unlike the size of a
-  // read, that does not depend on the transport (TLS hands decrypted data over in 16 KiB pieces, a slow
-  // link in whatever arrived) and is never true while the server is still sending what it has.
-  const onReadEnd = () => {
-    if (watchdog) lastHeardAt = performance.now();
-    if (syncScheduled && !busy && !failure) flushAndReport();
-    else if (coalesceMs > 0 && expected >= latestServerWalEnd && !busy && !failure && !stopping && !coalesceTimer) {
-      conn.pause();
+  private take(): WalBatch | null {
+    const batch = this.ready;
+    this.ready = null;
+    return batch;
+  }
+
+  /** The consumer is done with the batch it held: read again (after a rest when caught up). */
+  private release(): void {
+    if (!this.held || this.ready) return;
+    this.held = false;
+    const coalesceMs = this.options.readCoalesceMs ?? 0;
+    if (coalesceMs > 0 && this.expected >= this.latestServerWalEnd && !this.ending) {
       // Not unref'd: a paused socket alone does not keep the event loop alive.
-      coalesceTimer = setTimeout(stopCoalescing, coalesceMs);
+      this.coalesceTimer = setTimeout(() => this.stopCoalescing(), coalesceMs);
+    } else {
+      this.conn.resume();
     }
-  };
+  }
 
-  options.onStatusSender?.(() => { if (!stopping && !failure) sendStatus(); });
-  const onAbort = () => finish('stopped');
-  options.signal?.addEventListener('abort', onAbort);
-  if (options.signal?.aborted) stopping = 'stopped';
-  const timer = options.statusIntervalMs > 0 ? setInterval(() => { if (!stopping) sendStatus(); }, options.statusIntervalMs) : null;
-  timer?.unref();
+  private stopCoalescing(): void {
+    if (!this.coalesceTimer) return;
+    clearTimeout(this.coalesceTimer);
+    this.coalesceTimer = null;
+    if (!this.held) this.conn.resume();
+  }
 
-  // Dead-peer watchdog (walreceiver.c WalReceiverMain: a ping at half of wal_receiver_timeout, then
-  // "terminating walreceiver due to timeout"). Checked a few times per timeout, not per message.
-  const timeoutMs = options.timeoutMs ?? 0;
-  let lastHeardAt = performance.now();
-  let pinged = false;
-  const watchdog = timeoutMs > 0 ? setInterval(() => {
-    const now = performance.now();
-    if (busy || coalesceTimer) lastHeardAt = now; // our own pause, not the server's silence
-    const silent = now - lastHeardAt;
-    if (silent < timeoutMs / 2) {
-      pinged = false;
-    } else if (silent >= timeoutMs) {
-      fail(new WalstreamError('TIMEOUT', `no message from the server for ${Math.round(silent / 1000)} s; taking the connection for dead and reconnecting (--timeout ${Math.round(timeoutMs / 1000)})`));
-    } else if (!pinged && !stopping && !failure) {
-      pinged = true;
-      sendStatus(true);
+  private wake(): void {
+    const waiter = this.waiter;
+    if (!waiter) return;
+    if (this.failure) {
+      this.waiter = null;
+      waiter.reject(this.failure);
+      return;
     }
-  }, Math.max(100, Math.min(1000, timeoutMs / 4))) : null;
-  watchdog?.unref();
-
-  try {
-    const streaming = conn.startStreaming(startReplicationCommand(options), { onWal, onCopyData, onCopyDone: endCopy, onReadEnd });
-    // First status update right away, as pg_receivewal does, so the server knows our positions.
-    if (!stopping) setImmediate(() => { if (!stopping && !failure) sendStatus(); });
-    else setImmediate(endCopy);
-    let end: TimelineEnd | null;
-    try {
-      end = await streaming;
-    } catch (err) {
-      // The server did not end the copy in time after our CopyDone: the stop stands, nothing is lost.
-      if (stopGraceExpired && !failure) return { kind: stopping ?? 'stopped', receivedLsn: expected };
-      throw failure ?? err;
+    const batch = this.take();
+    if (batch) {
+      this.waiter = null;
+      waiter.resolve({ done: false, value: batch });
+    } else if (this.ending || this.streamEnd) {
+      this.waiter = null;
+      waiter.resolve({ done: true, value: undefined });
     }
-    if (failure) throw failure;
-    if (busy) await busy;
-    if (failure) throw failure;
-    if (end) return { kind: 'timeline-end', end, receivedLsn: expected };
-    return { kind: stopping ?? 'stopped', receivedLsn: expected };
-  } finally {
-    if (timer) clearInterval(timer);
-    if (watchdog) clearInterval(watchdog);
-    if (stopGraceTimer) clearTimeout(stopGraceTimer);
-    if (coalesceTimer) clearTimeout(coalesceTimer);
-    options.signal?.removeEventListener('abort', onAbort);
+  }
+
+  private fail(err: Error): void {
+    if (this.failure) return;
+    this.failure = err;
+    this.conn.destroy(err);
+    this.wake();
+  }
+
+  private endCopy(): void {
+    if (this.copyDoneSent) return;
+    this.copyDoneSent = true;
+    this.conn.endCopy();
+  }
+
+  /**
+   * Abandon the session (the consumer failed): drop the connection without a final status. Safe
+   * after finish() too.
+   */
+  dispose(): void {
+    if (!this.streamEnd && !this.failure && this.streaming) this.fail(new WalstreamError('STOPPED', 'session abandoned'));
+    this.cleanUp();
+  }
+
+  private cleanUp(): void {
+    if (this.statusTimer) clearInterval(this.statusTimer);
+    if (this.watchdog) clearInterval(this.watchdog);
+    if (this.coalesceTimer) clearTimeout(this.coalesceTimer);
+    this.statusTimer = this.watchdog = this.coalesceTimer = null;
+    this.options.signal?.removeEventListener('abort', this.onAbort);
   }
 }

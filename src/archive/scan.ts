@@ -145,7 +145,10 @@ export async function archiveSystemId(sink: WalSink, segmentSize: number, names:
   for (const segment of segments) {
     const head = await sink.readHead(segment.fileName, LONG_HEADER_LENGTH);
     const header = head ? decodeLongPageHeader(head) : null;
-    if (header) return { systemId: header.systemId, fileName: segment.fileName };
+    // Only a whole header counts: a .partial may hold just the first bytes of one (the rest zeros).
+    if (header && (header.magic & 0xff00) === 0xd100 && header.systemId !== '0' && header.segmentSize === segmentSize) {
+      return { systemId: header.systemId, fileName: segment.fileName };
+    }
   }
   return null;
 }

@@ -15,6 +15,7 @@ import path from 'node:path';
 import { ProgressLine, formatBytes } from './progress.js';
 import { Command, Option } from 'commander';
 import { Archiver } from '../archiver.js';
+import { checkServer } from '../server-check.js';
 import { WalReceiver } from '../receiver.js';
 import { type ConnectionOptions, resolveTargets } from '../conninfo.js';
 import { ReplicationConnection } from '../connection.js';
@@ -60,12 +61,11 @@ interface StartPoint {
 
 /** Where the stream will start: the slot's restart_lsn (PG ≥ 15) or the server's position, rounded down to a segment. */
 async function startPoint(conn: ReplicationConnection, slot: string | undefined): Promise<StartPoint> {
-  const identity = await conn.identifySystem();
-  const segmentSize = await conn.segmentSize();
+  const { version, identity, segmentSize } = await checkServer(conn);
   let lsn = identity.xlogPos;
   let timeline = identity.timeline;
   if (slot) {
-    if ((await conn.serverVersion()) < 150000) {
+    if (version < 150000) {
       process.stderr.write(`walstream bench: the server is older than PostgreSQL 15 (no READ_REPLICATION_SLOT): starting at its current position, not at slot "${slot}"'s\n`);
     } else {
       const position = await conn.readSlot(slot);

@@ -6,7 +6,7 @@ import { Command, Option } from 'commander';
 import { Archiver } from '../archiver.js';
 import { type ConnectionOptions, targetsFor } from '../conninfo.js';
 import { ReplicationConnection } from '../connection.js';
-import { WalstreamError } from '../errors.js';
+import { WalstreamError, joinLines } from '../errors.js';
 import { formatLsn, parseLsn } from '../lsn.js';
 import { ProgressLine } from './progress.js';
 import { promptPassword } from './prompt.js';
@@ -132,7 +132,7 @@ async function receive(flags: ReceiveFlags): Promise<void> {
   });
   const say = (line: string) => {
     progress.clear();
-    process.stderr.write(`walstream: ${line}\n`);
+    process.stderr.write(`walstream: ${joinLines(line)}\n`); // one line each, whatever the server's text holds
   };
   archiver.on('log', ({ level, message }) => {
     if (level === 'warn' || flags.verbose) say(message);

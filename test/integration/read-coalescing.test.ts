@@ -1,5 +1,5 @@
 /**
- * runStreamSession's readCoalesceMs on a real server: following a primary that commits every few
+ * StreamSession's readCoalesceMs on a real server: following a primary that commits every few
  * milliseconds, the socket is read in batches (one wake-up per interval, not one per commit), and the
  * WAL delivered is the same bytes, in order, as when reading at once.
  */
@@ -8,33 +8,32 @@ import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { ReplicationConnection } from '../../src/connection.js';
 import { targetsFor } from '../../src/conninfo.js';
-import { runStreamSession, type WalConsumer } from '../../src/stream.js';
+import { StreamSession, type StreamOutcome } from '../../src/stream.js';
 import { walFileName } from '../../src/lsn.js';
 import { destroyAll, hasOpenssl, lsnToBigInt, selfSignedCertificate, startCluster, type Cluster } from '../harness/cluster.js';
 import { waitFor } from '../harness/tools.js';
 
 afterAll(destroyAll);
 
-/** Counts groups of onData calls made in one turn of the event loop (one socket read each). */
-class CountingConsumer implements WalConsumer {
+/** Collects a session's WAL and counts its batches (one per socket read). */
+class CountingConsumer {
   batches = 0;
   bytes: Buffer[] = [];
   start: bigint | null = null;
   end = 0n;
-  private inBatch = false;
-  onData(walStart: bigint, data: Uint8Array): void {
-    if (!this.inBatch) {
-      this.inBatch = true;
-      this.batches++;
-      setImmediate(() => { this.inBatch = false; });
+  positions = () => ({ writeLsn: this.end, flushLsn: 0n });
+  /** Pull every batch, then end the session. */
+  async drain(session: StreamSession): Promise<StreamOutcome> {
+    for await (const batch of session) {
+      if (batch.pieces.length > 0) this.batches++;
+      for (const { walStart, data } of batch.pieces) {
+        this.start ??= walStart;
+        this.bytes.push(Buffer.from(data));
+        this.end = walStart + BigInt(data.length);
+      }
     }
-    this.start ??= walStart;
-    this.bytes.push(Buffer.from(data));
-    this.end = walStart + BigInt(data.length);
+    return session.finish();
   }
-  writeLsn() { return this.end; }
-  flushLsn() { return 0n; }
-  async flush() {}
 }
 
 /** Follow `cluster` from its current position while it makes `commits` small commits, `gapMs` apart. */
@@ -45,10 +44,10 @@ async function follow(cluster: Cluster, readCoalesceMs: number, commits: number,
   try {
     const identity = await conn.identifySystem();
     const startLsn = identity.xlogPos - (identity.xlogPos % 8192n); // a page start, like the server's own requests
-    const session = runStreamSession(conn, consumer, {
+    const session = consumer.drain(new StreamSession(conn, {
       startLsn, timeline: identity.timeline, segmentSize: 1 << 20, statusIntervalMs: 1000,
-      reportFlush: false, synchronous: false, readCoalesceMs, signal: abort.signal,
-    });
+      positions: consumer.positions, readCoalesceMs, signal: abort.signal,
+    }));
     await cluster.withClient(async (client) => {
       await client.query('create table if not exists trickle (n int)');
       for (let i = 0; i < commits; i++) {
@@ -112,10 +111,10 @@ describe('read coalescing', () => {
       const consumer = new CountingConsumer();
       try {
         // A rest of 2 s after every read would take minutes for 6 MB; caught-up rests only come at the end.
-        const session = runStreamSession(conn, consumer, {
+        const session = consumer.drain(new StreamSession(conn, {
           slot, startLsn, endLsn, timeline: 1, segmentSize: SEGMENT, statusIntervalMs: 1000,
-          reportFlush: false, synchronous: false, readCoalesceMs: 2000,
-        });
+          positions: consumer.positions, readCoalesceMs: 2000,
+        }));
         let timer: NodeJS.Timeout | undefined;
         const stalled = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`catching up over sslmode=${sslmode} rested: not done in 20 s`)), 20_000); });
         try {

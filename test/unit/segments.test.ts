@@ -8,6 +8,7 @@ import { SegmentConsumer } from '../../src/segments.js';
 import type { CloseMode, WalSegmentWriter, WalSink } from '../../src/archive/sink.js';
 
 const SEG = 1 << 20;
+// The pieces fed here are not WAL: these tests are about flush positions (page checks: page-check.test.ts).
 
 interface Pending { resolve: () => void; kind: 'sync' | CloseMode; segment: string; coversEnd: bigint }
 
@@ -73,7 +74,7 @@ describe('SegmentConsumer durability', () => {
     const start = 5n * BigInt(SEG);
     const sink = new ControlledSink();
     const completed: string[] = [];
-    const consumer = new SegmentConsumer({ sink, segmentSize: SEG, timeline: 1, startLsn: start, onSegment: (s) => completed.push(s.name), maxPendingCompletions: 4 });
+    const consumer = new SegmentConsumer({ checkPages: false, sink, segmentSize: SEG, timeline: 1, startLsn: start, onSegment: (s) => completed.push(s.name), maxPendingCompletions: 4 });
     const honest = () => expect(consumer.flushLsn()).toBeLessThanOrEqual(sink.durablePrefix(start));
 
     // 2.5 segments in 64 kB pieces: two completions start in the background, nothing is durable yet.
@@ -136,7 +137,7 @@ describe('SegmentConsumer durability', () => {
 
   it('early background fsyncs move flush only to what they covered, and not past an unsynced segment', async () => {
     const sink = new ControlledSink();
-    const consumer = new SegmentConsumer({ sink, segmentSize: SEG, timeline: 1, startLsn: 0n, earlySyncBytes: 128 * 1024 });
+    const consumer = new SegmentConsumer({ checkPages: false, sink, segmentSize: SEG, timeline: 1, startLsn: 0n, earlySyncBytes: 128 * 1024 });
     const honest = () => expect(consumer.flushLsn()).toBeLessThanOrEqual(sink.durablePrefix(0n));
     const piece = new Uint8Array(64 * 1024);
     consumer.onData(0n, piece);
@@ -177,7 +178,7 @@ describe('SegmentConsumer durability', () => {
    * starts. Returns how many ran and the consumer; checks after each piece that flush is honest.
    */
   async function streamOneSegment(sink: ControlledSink): Promise<{ synced: number; consumer: SegmentConsumer }> {
-    const consumer = new SegmentConsumer({ sink, segmentSize: SEG, timeline: 1, startLsn: 0n, earlySyncBytes: 64 * 1024 });
+    const consumer = new SegmentConsumer({ checkPages: false, sink, segmentSize: SEG, timeline: 1, startLsn: 0n, earlySyncBytes: 64 * 1024 });
     const piece = new Uint8Array(32 * 1024);
     let synced = 0;
     for (let position = 0n; position < BigInt(SEG) - 32n * 1024n; position += 32n * 1024n) {
@@ -209,7 +210,7 @@ describe('SegmentConsumer durability', () => {
 
   it('makes the receiver wait when too many completions are pending (bounded memory)', async () => {
     const sink = new ControlledSink();
-    const consumer = new SegmentConsumer({ sink, segmentSize: SEG, timeline: 1, startLsn: 0n, maxPendingCompletions: 2 });
+    const consumer = new SegmentConsumer({ checkPages: false, sink, segmentSize: SEG, timeline: 1, startLsn: 0n, maxPendingCompletions: 2 });
     const whole = new Uint8Array(SEG);
     expect(consumer.onData(0n, whole)).toBeUndefined();
     expect(consumer.onData(BigInt(SEG), whole)).toBeUndefined();
@@ -229,7 +230,7 @@ describe('SegmentConsumer durability', () => {
     let syncedNow = 0;
     const open = sink.openSegment.bind(sink);
     sink.openSegment = (name: string) => ({ ...open(name), syncNow: () => { syncedNow++; sink.durable.set(name, sink.starts.get(name)! + BigInt(sink.written.get(name)!)); } });
-    const consumer = new SegmentConsumer({ sink, segmentSize: SEG, timeline: 1, startLsn: 0n, earlySyncBytes: 0 });
+    const consumer = new SegmentConsumer({ checkPages: false, sink, segmentSize: SEG, timeline: 1, startLsn: 0n, earlySyncBytes: 0 });
     consumer.onData(0n, new Uint8Array(1000));
     expect(consumer.flushNow()).toBe(true);
     expect(syncedNow).toBe(1);
@@ -245,7 +246,7 @@ describe('SegmentConsumer durability', () => {
   });
 
   it('refuses WAL that does not start a segment at offset 0', () => {
-    const consumer = new SegmentConsumer({ sink: new ControlledSink(), segmentSize: SEG, timeline: 1, startLsn: 100n });
+    const consumer = new SegmentConsumer({ checkPages: false, sink: new ControlledSink(), segmentSize: SEG, timeline: 1, startLsn: 100n });
     expect(() => consumer.onData(100n, new Uint8Array(10))).toThrow(/offset 100 of its segment/);
   });
 });

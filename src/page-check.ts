@@ -1,0 +1,136 @@
+/**
+ * Checks WAL page headers as the bytes stream past, so a segment whose pages are not WAL (random
+ * bytes, zeros, another cluster's) is never renamed complete. Mirrors the header checks of
+ * XLogReaderValidatePageHeader (src/backend/access/transam/xlogreader.c): magic, page address,
+ * timeline never going down, and in a segment's long header the system identifier and segment size;
+ * zero-filled pages only where the server leaves them, after an XLOG_SWITCH to the segment's end.
+ * Pure: no I/O; a page header split across pieces is carried over.
+ */
+import { formatLsn } from './lsn.js';
+
+/** XLogPageHeaderData up to xlp_pageaddr (magic, info, tli, pageaddr): the fields checked on every page. */
+const SHORT_CHECKED = 16;
+/** XLogLongPageHeaderData up to xlp_xlog_blcksz. */
+const LONG_CHECKED = 40;
+/** xlp_info bit of a long header (access/xlog_internal.h). */
+const XLP_LONG_HEADER = 0x0002;
+/** Every release's XLOG_PAGE_MAGIC is 0xD1xx (0xD106 in 13 … 0xD118 in 18). */
+const MAGIC_HIGH = 0xd100;
+
+export interface PageCheckOptions {
+  segmentSize: number;
+  /** The timeline being streamed: no page may claim a later one. */
+  timeline: number;
+  /** The server's system identifier (IDENTIFY_SYSTEM), compared with each long header; omit to skip. */
+  systemId?: string;
+}
+
+/** One checker per stream: call check() with every piece of WAL in order. */
+export class PageHeaderChecker {
+  private readonly options: PageCheckOptions;
+  private blockSize = 0;
+  private magic = 0;
+  private latestTimeline = 0;
+  /** Bytes of a header that began in an earlier piece. */
+  private readonly carry = Buffer.alloc(LONG_CHECKED);
+  private carryFill = 0;
+  private carryNeed = 0;
+  private carrySegmentStart = 0n;
+  /** Segment start of the latest valid page, and of a segment whose tail is zero-filled (after a switch). */
+  private validSegment = -1n;
+  private zeroSegment = -1n;
+  private carryPageOffset = 0;
+
+  constructor(options: PageCheckOptions) {
+    this.options = options;
+  }
+
+  /**
+   * Check the page headers that start (or finish) in `data`, which holds the WAL at `lsn`. Returns what
+   * is wrong (one line naming the LSN), or null. Runs per piece of WAL: bigint work once per call,
+   * per page only number arithmetic.
+   */
+  check(lsn: bigint, data: Uint8Array): string | null {
+    const segmentSize = this.options.segmentSize;
+    const startInSegment = Number(lsn % BigInt(segmentSize));
+    const segmentStart = lsn - BigInt(startInSegment);
+    let offset = 0;
+    if (this.carryNeed > 0) {
+      const take = Math.min(this.carryNeed - this.carryFill, data.length);
+      this.carry.set(data.subarray(0, take), this.carryFill);
+      this.carryFill += take;
+      offset = take;
+      if (this.carryFill < this.carryNeed) return null;
+      this.carryNeed = 0;
+      const problem = this.checkHeader(this.carrySegmentStart, this.carryPageOffset, this.carry);
+      if (problem) return problem;
+    }
+    for (;;) {
+      const at = startInSegment + offset; // may pass the segment's end: then the next segment's start
+      // The next page start at or after `at`. The first long header tells the block size; before it
+      // (a stream starting mid-segment) only segment starts are known.
+      const step = this.blockSize > 0 ? this.blockSize : segmentSize;
+      const pageOffset = at % step === 0 ? at : at + step - (at % step);
+      const from = pageOffset - startInSegment;
+      if (from >= data.length) return null;
+      const pageSegmentStart = pageOffset >= segmentSize ? segmentStart + BigInt(segmentSize) : segmentStart;
+      const inSegment = pageOffset % segmentSize;
+      const need = inSegment === 0 ? LONG_CHECKED : SHORT_CHECKED;
+      if (data.length - from < need) {
+        this.carry.set(data.subarray(from), 0);
+        this.carryFill = data.length - from;
+        this.carryNeed = need;
+        this.carrySegmentStart = pageSegmentStart;
+        this.carryPageOffset = inSegment;
+        return null;
+      }
+      const problem = this.checkHeader(pageSegmentStart, inSegment, data.subarray(from, from + need));
+      if (problem) return problem;
+      offset = from + need;
+    }
+  }
+
+  private checkHeader(segmentStart: bigint, pageOffset: number, header: Uint8Array): string | null {
+    const view = new DataView(header.buffer, header.byteOffset, header.byteLength);
+    const magic = view.getUint16(0, true);
+    const info = view.getUint16(2, true);
+    const timeline = view.getUint32(4, true);
+    const addressLow = view.getUint32(8, true);
+    const addressHigh = view.getUint32(12, true);
+    const pageLsn = () => segmentStart + BigInt(pageOffset);
+    const where = () => `WAL page at ${formatLsn(pageLsn())}`;
+    if (magic === 0 && info === 0 && timeline === 0 && addressLow === 0 && addressHigh === 0) {
+      // After an XLOG_SWITCH record the rest of the segment is sent as it is on disk, zeros (no page
+      // headers). Only there: after a valid page of the same segment, and to its end.
+      if (pageOffset !== 0 && this.validSegment === segmentStart) {
+        this.zeroSegment = segmentStart;
+        return null;
+      }
+    } else if (this.zeroSegment === segmentStart) {
+      return `${where()} follows zero-filled pages of its segment`;
+    }
+    if ((magic & 0xff00) !== MAGIC_HIGH) return `${where()} has magic 0x${magic.toString(16).padStart(4, '0')}: not WAL`;
+    if (this.magic !== 0 && magic !== this.magic) return `${where()} has magic 0x${magic.toString(16)}, earlier pages 0x${this.magic.toString(16)}`;
+    // Segments are aligned to their size (≤ 1 GB): the low word never carries into the high one.
+    if (addressHigh !== Number(segmentStart >> 32n) || addressLow !== Number(segmentStart & 0xffffffffn) + pageOffset) {
+      return `${where()} says it is the page at ${formatLsn((BigInt(addressHigh) << 32n) | BigInt(addressLow))}`;
+    }
+    if (timeline < 1 || timeline > this.options.timeline) return `${where()} is of timeline ${timeline}, streaming timeline ${this.options.timeline}`;
+    if (timeline < this.latestTimeline) return `${where()} is of timeline ${timeline}, after a page of timeline ${this.latestTimeline}`;
+    if (pageOffset === 0) {
+      if ((info & XLP_LONG_HEADER) === 0) return `${where()} starts a segment without a long page header`;
+      const systemId = view.getBigUint64(24, true).toString();
+      const segmentSize = view.getUint32(32, true);
+      const blockSize = view.getUint32(36, true);
+      if (this.options.systemId !== undefined && systemId !== this.options.systemId) return `${where()} belongs to database system ${systemId}, not the server's ${this.options.systemId}`;
+      if (segmentSize !== this.options.segmentSize) return `${where()} says segment size ${segmentSize}, the server uses ${this.options.segmentSize}`;
+      if (blockSize < 1024 || blockSize > 65536 || (blockSize & (blockSize - 1)) !== 0) return `${where()} says block size ${blockSize}`;
+      if (this.blockSize !== 0 && blockSize !== this.blockSize) return `${where()} says block size ${blockSize}, earlier ${this.blockSize}`;
+      this.blockSize = blockSize;
+    }
+    this.magic = magic;
+    this.latestTimeline = timeline;
+    this.validSegment = segmentStart;
+    return null;
+  }
+}
