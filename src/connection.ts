@@ -42,6 +42,8 @@ export interface StreamHandlers {
 /** The operation the connection is answering: one command or one streaming session at a time. */
 interface ActiveOperation {
   onMessage(type: number, body: Buffer): void;
+  /** An ErrorResponse already received: the reason to report if the server then closes the connection. */
+  serverError?(): Error | null;
   onWal(walStart: bigint, data: Buffer, serverWalEnd: bigint): void;
   onReadEnd?(): void;
   fail(err: Error): void;
@@ -153,7 +155,8 @@ export class ReplicationConnection {
         : new WalstreamError('CONNECT_FAILED', `connection to ${description} lost: the server closed it`);
       const active = this.active;
       this.active = null;
-      active?.fail(this.failure);
+      // A FATAL ErrorResponse followed by the close: the server's words are the reason, not the close.
+      active?.fail(active.serverError?.() ?? this.failure);
     };
     this.reader = new FrameReader({
       onMessage: (type, body) => this.active?.onMessage(type, body),
@@ -271,6 +274,7 @@ export class ReplicationConnection {
           finish(collector.error ?? collector.rows);
         }
       },
+      serverError: () => collector.error,
       onWal: () => {},
     }), this.commandTimeoutMs, text.split(' ')[0]);
   }
@@ -354,6 +358,7 @@ export class ReplicationConnection {
             finish(collector.error ?? (row && 'next_tli' in row ? decodeTimelineEnd(row) : null));
           }
         },
+        serverError: () => collector.error,
         onWal: handlers.onWal,
         onReadEnd: handlers.onReadEnd,
       }));

@@ -284,6 +284,12 @@ export class StreamSession implements AsyncIterable<WalBatch>, AsyncIterator<Wal
   }
 
   private collect(): void {
+    if (this.copyDoneSent && this.pieces.length === 0) {
+      // Our CopyDone is out: a keepalive then asks for nothing we may send; keep reading for the end.
+      this.replyRequested = false;
+      if (this.ending) this.wake();
+      return;
+    }
     if (this.pieces.length === 0 && !this.replyRequested) {
       if (this.ending) this.wake();
       return;
