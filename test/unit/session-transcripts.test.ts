@@ -491,3 +491,61 @@ describe('archiveSession over a recorded transcript', { timeout: 15_000 }, () =>
     expect(afterCopyDone(sent)).toEqual([]);
   });
 });
+
+// ---------------------------------------------------------------------------------------------------
+
+describe('hostile transcripts (fast-check)', () => {
+  /** Index of the first server step after the client's START_REPLICATION: mutations start there. */
+  const streamingFrom = (steps: readonly TranscriptStep[]) =>
+    steps.findIndex((s, i) => i > 0 && s.from === 'server' && steps.slice(0, i).some((c) => c.from === 'client' && c.bytes[0] === 0x51 && c.bytes.includes(Buffer.from('START_REPLICATION'))));
+
+  /** A server step after START_REPLICATION with a byte flipped, a run cut out, or noise put in. */
+  const mutation = (steps: readonly TranscriptStep[]) => {
+    const first = streamingFrom(steps);
+    const servers = steps.map((s, i) => i).filter((i) => i >= first && steps[i].from === 'server' && steps[i].bytes.length > 0);
+    return fc.record({
+      step: fc.constantFrom(...servers),
+      at: fc.nat(),
+      kind: fc.constantFrom('flip', 'cut', 'insert', 'truncate'),
+      noise: fc.uint8Array({ minLength: 1, maxLength: 64 }),
+      length: fc.integer({ min: 1, max: 4096 }),
+    }).map(({ step, at, kind, noise, length }) => steps.map((s, i) => {
+      if (i !== step) return s;
+      const bytes = Buffer.from(s.bytes);
+      const p = at % bytes.length;
+      if (kind === 'flip') bytes[p] ^= noise[0] || 0xff;
+      if (kind === 'cut') return { ...s, bytes: Buffer.concat([bytes.subarray(0, p), bytes.subarray(p + length)]) };
+      if (kind === 'insert') return { ...s, bytes: Buffer.concat([bytes.subarray(0, p), Buffer.from(noise), bytes.subarray(p)]) };
+      if (kind === 'truncate') return { ...s, bytes: bytes.subarray(0, p) };
+      return { ...s, bytes };
+    }));
+  };
+
+  it('300 mutated sessions each end with an outcome or a one-line WalstreamError/PgError, never after our CopyDone', async () => {
+    const sources = [transcripts['timeline-switch'], transcripts['error-mid-stream'], transcripts['keepalive-reply']];
+    const failures = new Map<string, number>();
+    await fc.assert(fc.asyncProperty(fc.constantFrom(0, 1, 2).chain((k) => mutation(sources[k])), async (steps) => {
+      const r = await replay(steps);
+      const s = session(r, { timeoutMs: 300 }); // a mutation that leaves the reader waiting is a dead peer
+      let ended: unknown;
+      try {
+        for await (const batch of s) void batch;
+        ended = await s.finish();
+      } catch (err) {
+        ended = err;
+      } finally {
+        s.dispose();
+      }
+      if (ended instanceof Error) {
+        expect(ended.constructor.name, String(ended.stack)).toMatch(/^(WalstreamError|PgError)$/);
+        expect(ended.message).not.toMatch(/\n/);
+        const code = (ended as { code?: string }).code ?? '?';
+        failures.set(code, (failures.get(code) ?? 0) + 1);
+      } else {
+        expect(['timeline-end', 'endpos', 'stopped']).toContain((ended as StreamOutcome).kind);
+      }
+      expect(afterCopyDone(r.transport.sent).filter((m) => m.kind !== 'query')).toEqual([]);
+    }), { numRuns: 300 });
+    expect(failures.size, 'mutations must make some sessions fail').toBeGreaterThan(0);
+  }, 120_000);
+});
