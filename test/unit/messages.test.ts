@@ -1,35 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { FrameReader } from '../../src/protocol/framing.js';
 import { decodeServerCopyMessage, encodeStatusUpdate, pgNow, pgTimeToDate } from '../../src/protocol/messages.js';
-
-function xlogData(walStart: bigint, walEnd: bigint, time: bigint, data: Buffer): Buffer {
-  const buf = Buffer.alloc(25 + data.length);
-  buf[0] = 0x77;
-  buf.writeBigUInt64BE(walStart, 1);
-  buf.writeBigUInt64BE(walEnd, 9);
-  buf.writeBigInt64BE(time, 17);
-  data.copy(buf, 25);
-  return buf;
-}
-
-function keepalive(walEnd: bigint, time: bigint, reply: boolean): Buffer {
-  const buf = Buffer.alloc(18);
-  buf[0] = 0x6b;
-  buf.writeBigUInt64BE(walEnd, 1);
-  buf.writeBigInt64BE(time, 9);
-  buf[17] = reply ? 1 : 0;
-  return buf;
-}
+import { frame, keepalive, xlogData } from './protocol-bytes.js';
 
 describe('decodeServerCopyMessage', () => {
   it('decodes XLogData with its fields and a view of the WAL bytes', () => {
     const wal = Buffer.from('0123456789abcdef');
-    const msg = decodeServerCopyMessage(xlogData(0x1000028n, 0x2000000n, 12345n, wal));
+    const msg = decodeServerCopyMessage(xlogData(0x1000028n, 0x2000000n, wal, 12345n));
     expect(msg).toMatchObject({ kind: 'xlogdata', walStart: 0x1000028n, serverWalEnd: 0x2000000n, serverTime: 12345n });
     expect(Buffer.from((msg as { data: Uint8Array }).data)).toEqual(wal);
   });
   it('decodes an empty XLogData (header only)', () => {
-    const msg = decodeServerCopyMessage(xlogData(5n, 6n, 7n, Buffer.alloc(0)));
+    const msg = decodeServerCopyMessage(xlogData(5n, 6n, Buffer.alloc(0), 7n));
     expect(msg.kind).toBe('xlogdata');
     expect((msg as { data: Uint8Array }).data.length).toBe(0);
   });
@@ -38,7 +20,7 @@ describe('decodeServerCopyMessage', () => {
     expect(decodeServerCopyMessage(keepalive(1n, 2n, false))).toMatchObject({ replyRequested: false });
   });
   it('rejects wrong lengths and unknown types, naming them', () => {
-    expect(() => decodeServerCopyMessage(xlogData(1n, 1n, 1n, Buffer.alloc(0)).subarray(0, 24))).toThrow(/XLogData message too short: 24 bytes/);
+    expect(() => decodeServerCopyMessage(xlogData(1n, 1n, Buffer.alloc(0), 1n).subarray(0, 24))).toThrow(/XLogData message too short: 24 bytes/);
     expect(() => decodeServerCopyMessage(Buffer.concat([keepalive(1n, 1n, false), Buffer.from([0])]))).toThrow(/keepalive message has 19 bytes, expected 18/);
     expect(() => decodeServerCopyMessage(Buffer.from([0x71, 0]))).toThrow(/type 0x71/);
     expect(() => decodeServerCopyMessage(Buffer.alloc(0))).toThrow(/empty/);
@@ -72,20 +54,13 @@ describe('FrameReader', () => {
     return events;
   }
 
-  function frame(type: string, body: Buffer): Buffer {
-    const out = Buffer.alloc(5 + body.length);
-    out[0] = type.charCodeAt(0);
-    out.writeInt32BE(4 + body.length, 1);
-    body.copy(out, 5);
-    return out;
-  }
 
   const stream = Buffer.concat([
     frame('W', Buffer.from([0, 0, 0])), // CopyBothResponse: the reader enters copy mode
-    frame('d', xlogData(0x3000000n, 0x3000100n, 1n, Buffer.from(Array.from({ length: 300 }, (_, i) => i & 0xff)))),
+    frame('d', xlogData(0x3000000n, 0x3000100n, Buffer.from(Array.from({ length: 300 }, (_, i) => i & 0xff)), 1n)),
     frame('d', keepalive(0x3000100n, 2n, true)),
-    frame('d', xlogData(0x300012cn, 0x3000200n, 3n, Buffer.from('tail'))),
-    frame('d', xlogData(0x3000130n, 0x3000200n, 4n, Buffer.alloc(0))), // header only
+    frame('d', xlogData(0x300012cn, 0x3000200n, Buffer.from('tail'), 3n)),
+    frame('d', xlogData(0x3000130n, 0x3000200n, Buffer.alloc(0), 4n)), // header only
     frame('c', Buffer.alloc(0)), // CopyDone
     frame('C', Buffer.from('START_STREAMING\0')),
   ]);
@@ -112,7 +87,7 @@ describe('FrameReader', () => {
     const views: Buffer[] = [];
     const reader = new FrameReader({ onMessage: () => {}, onWal: (_s, data) => views.push(data) });
     reader.copyMode = true;
-    const input = frame('d', xlogData(1n, 2n, 3n, Buffer.from('abcdef')));
+    const input = frame('d', xlogData(1n, 2n, Buffer.from('abcdef'), 3n));
     reader.push(input);
     expect(views).toHaveLength(1);
     expect(views[0].buffer).toBe(input.buffer);
