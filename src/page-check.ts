@@ -36,6 +36,10 @@ export class PageHeaderChecker {
   private carryFill = 0;
   private carryNeed = 0;
   private carrySegmentStart = 0n;
+  /** Where the previous piece ended, to skip bigint work for the next, contiguous one. */
+  private nextLsn = -1n;
+  private nextInSegment = 0;
+  private nextSegmentStart = 0n;
   /** Segment start of the latest valid page, and of a segment whose tail is zero-filled (after a switch). */
   private validSegment = -1n;
   private zeroSegment = -1n;
@@ -52,8 +56,32 @@ export class PageHeaderChecker {
    */
   check(lsn: bigint, data: Uint8Array): string | null {
     const segmentSize = this.options.segmentSize;
-    const startInSegment = Number(lsn % BigInt(segmentSize));
-    const segmentStart = lsn - BigInt(startInSegment);
+    let startInSegment: number;
+    let segmentStart: bigint;
+    if (lsn === this.nextLsn && this.nextInSegment < segmentSize) {
+      // Contiguous with the previous piece (the usual case): no bigint arithmetic.
+      startInSegment = this.nextInSegment;
+      segmentStart = this.nextSegmentStart;
+    } else {
+      startInSegment = Number(lsn % BigInt(segmentSize));
+      segmentStart = lsn - BigInt(startInSegment);
+    }
+    const endInSegment = startInSegment + data.length;
+    if (endInSegment < segmentSize) {
+      this.nextLsn = lsn + BigInt(data.length);
+      this.nextInSegment = endInSegment;
+      this.nextSegmentStart = segmentStart;
+    } else {
+      this.nextLsn = -1n; // crossing a segment: the next call works it out
+    }
+    // No page starts inside `data` and no header is pending: nothing to check.
+    const step = this.blockSize > 0 ? this.blockSize : segmentSize;
+    if (this.carryNeed === 0 && startInSegment % step !== 0 && Math.floor(startInSegment / step) === Math.floor((endInSegment - 1) / step)) return null;
+    return this.checkPages(startInSegment, segmentStart, data);
+  }
+
+  private checkPages(startInSegment: number, segmentStart: bigint, data: Uint8Array): string | null {
+    const segmentSize = this.options.segmentSize;
     let offset = 0;
     if (this.carryNeed > 0) {
       const take = Math.min(this.carryNeed - this.carryFill, data.length);

@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { destroyAll } from '../harness/cleanup.js';
-import { delay, tempDir } from '../harness/tools.js';
+import { delay, tempDir, waitFor } from '../harness/tools.js';
 import { spawnWalstream } from '../harness/walstream.js';
 import {
   FAKE_XLOGPOS, TEXT_OID, type ClientFrame, type FakeServer, type FakeServerOptions, type FakeSession,
@@ -333,6 +333,20 @@ describe('walstream receive against a hostile server: one clear error line, exit
       answers: { IDENTIFY_SYSTEM: (_q, send) => void send(Buffer.concat([errorFrame({ C: 'XX000', M: 'first line\nsecond line' }), readyForQuery()])) },
     });
     expectOneErrorLine(await receive(server), [/first line/, /second line/]);
+  }, TEST_TIMEOUT_MS);
+
+  it('(i) the same error while reconnecting (no -n): each retry warning is one line', async () => {
+    const server = await serve({
+      answers: { IDENTIFY_SYSTEM: (_q, send) => void send(Buffer.concat([errorFrame({ C: 'XX000', M: 'first line\nsecond line' }), readyForQuery()])) },
+    });
+    const dir = await tempDir('walstream-hostile-');
+    const child = spawnWalstream(['receive', '-D', dir, '-d', server.connectionString()], { env: ENV });
+    await waitFor(async () => /retrying in/.test(child.output.stderr), { timeoutMs: 10_000, what: 'a retry warning' });
+    child.kill('SIGTERM');
+    expect((await child.exited).code, child.output.stderr).toBe(0);
+    const warning = child.output.stderr.split('\n').find((l) => l.includes('retrying in'))!;
+    expect(warning, child.output.stderr).toMatch(/^walstream: .*first line second line.*; retrying in 1 s$/);
+    expect(child.output.stderr.split('\n').filter((l) => l.startsWith('second line')), child.output.stderr).toEqual([]);
   }, TEST_TIMEOUT_MS);
 
   it('(j) next_tli \'abc\' in the end-of-timeline result', async () => {
