@@ -4,6 +4,7 @@
  *
  *   npm run bench                        # build, then: node bench/run.mjs
  *   node bench/run.mjs --gb 0.5 --runs 3 --only catchup,ceiling
+ *   node bench/run.mjs --gb 1 --runs 5 --only wire
  *
  * Sections (--only takes a comma-separated subset; default all):
  *   catchup  catch-up of retained WAL into an archive, fsync on both sides:
@@ -11,6 +12,10 @@
  *   nosync   the same with --no-sync on both
  *   ceiling  walstream's receive path into a null sink (bench/null-sink.mjs: WalReceiver, discard,
  *            acknowledge): what server + socket + protocol handling allow, without file I/O
+ *   wire     the true ceiling: bench/c-receiver.c (libpq, START_REPLICATION, discard; built here with
+ *            cc -lpq, skipped with the reason when cc, libpq-fe.h or libpq is missing) side by side with
+ *            the null sink and walstream's durable (fsync) catch-up, in the same alternated catch-up
+ *            runs; each walstream rate also as a share of the C receiver's, and user CPU s per GiB
  *   rss      peak RSS (VmHWM) and CPU seconds per GiB of each tool, from the catch-up runs (runs
  *            the catchup section's measurements if catchup itself was not selected)
  *   lag      steady state under pgbench: each tool follows the server (-S slot -s 1) while
@@ -20,8 +25,9 @@
  *            application_name=walstream_bench, synchronous_standby_names = 'walstream_bench'),
  *            and without any standby for reference
  *
- * Every catch-up run gets its own slot, all created before the WAL is generated, so every run of
- * either tool catches up the very same retained WAL from the same start. Runs alternate A B, B A, ...
+ * Every catch-up run (catchup, nosync, ceiling, wire) gets its own slot, all created before the WAL is
+ * generated, so every run of every tool catches up the very same retained WAL from the same start.
+ * Runs alternate A B, B A, ...
  * Before each catch-up run the page cache is dropped (sync; echo 3 > /proc/sys/vm/drop_caches, when
  * we may: as root), so the server reads the WAL from disk every time; --warm keeps the cache.
  * The archive directory is deleted after each run. Wall time is the whole process, start-up included.
@@ -31,18 +37,20 @@
  * --only LIST, --pgbench-seconds N (default 10), --clients N (default 4), --scale N (pgbench -i -s,
  * default 4), --dir DIR (where the cluster and archives go; default the OS temp dir), --warm.
  *
- * Prints one table of medians (with min–max) and ratios, and writes every run's numbers to
+ * Prints one table of medians (with min–max) and ratios (and, with wire, a second one of shares of the
+ * C receiver's rate), and writes every run's numbers to
  * bench/results/<timestamp>.json. Needs dist/ (npm run bench builds it) and PostgreSQL's
  * initdb/pg_ctl/pg_receivewal/pgbench (PG_BIN, pg_config, or /usr/lib/postgresql/<v>/bin).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { delay, findPgBin, formatLsn, parseLsn, pgTool, run, startCluster } from './lib/cluster.mjs';
-import { watchProcess } from './lib/measure.mjs';
+import { buildCReceiver } from './lib/c-receiver.mjs';
+import { clkTck, watchProcess } from './lib/measure.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..');
@@ -50,7 +58,7 @@ const CLI = path.join(ROOT, 'dist', 'cli', 'main.js');
 const NULL_SINK = path.join(HERE, 'null-sink.mjs');
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
-const SECTIONS = ['catchup', 'nosync', 'ceiling', 'lag', 'sync', 'rss'];
+const SECTIONS = ['catchup', 'nosync', 'ceiling', 'wire', 'lag', 'sync', 'rss'];
 const SYNC_NAME = 'walstream_bench';
 
 // ---------------------------------------------------------------------------------------------
@@ -166,6 +174,10 @@ function gitDescription() {
   }
 }
 
+// The wire ceiling (section wire): built before the server starts, so a missing compiler shows at once.
+const cReceiver = only.has('wire') ? buildCReceiver() : null;
+if (cReceiver && !cReceiver.path) log(`C receiver skipped: ${cReceiver.reason}`);
+
 // ---------------------------------------------------------------------------------------------
 // The server
 
@@ -177,7 +189,7 @@ const cluster = await startCluster({
   conf: {
     wal_level: 'replica',
     max_wal_senders: '20',
-    max_replication_slots: String(Math.max(32, runs * 5 + 8)),
+    max_replication_slots: String(Math.max(32, runs * 6 + 8)),
     max_wal_size: '100GB',
     min_wal_size: '1GB',
     checkpoint_timeout: '1h',
@@ -210,6 +222,7 @@ const result = {
     loadAverageAtStart: os.loadavg(),
   },
   catchup: null,
+  wire: null,
   lag: null,
   sync: null,
 };
@@ -232,13 +245,20 @@ function catchupContenders() {
   if (only.has('catchup') || only.has('rss')) list.push({ key: 'walstream', mode: 'fsync' }, { key: 'pg_receivewal', mode: 'fsync' });
   if (only.has('nosync')) list.push({ key: 'walstream', mode: 'nosync' }, { key: 'pg_receivewal', mode: 'nosync' });
   if (only.has('ceiling')) list.push({ key: 'null_sink', mode: 'null' });
+  if (only.has('wire')) {
+    // The same runs serve both: durable catch-up is catchup's walstream/fsync, the null sink ceiling's.
+    if (!list.some((c) => c.key === 'walstream' && c.mode === 'fsync')) list.push({ key: 'walstream', mode: 'fsync' });
+    if (!list.some((c) => c.key === 'null_sink')) list.push({ key: 'null_sink', mode: 'null' });
+    if (cReceiver?.path) list.push({ key: 'c_receiver', mode: 'wire' });
+  }
   return list;
 }
 
-function catchupCommand(c, dir, slot, end) {
+function catchupCommand(c, dir, slot, end, { start, timeline }) {
   const endText = formatLsn(end);
   const app = `application_name=bench_${c.key}`;
   if (c.key === 'null_sink') return [process.execPath, [NULL_SINK, cluster.conninfo(app), slot, endText]];
+  if (c.key === 'c_receiver') return [cReceiver.path, [cluster.conninfo(`${app} replication=true`), slot, formatLsn(start), String(timeline), endText]];
   const args = ['-D', dir, '-S', slot, '-E', endText, '-n', '-d', cluster.conninfo(app), ...(c.mode === 'nosync' ? ['--no-sync'] : [])];
   return c.key === 'walstream' ? [process.execPath, [CLI, 'receive', ...args]] : [receivewal, args];
 }
@@ -277,6 +297,7 @@ async function catchup() {
   const generated = await generateWal(gb * GiB);
   log(`generated ${(generated.bytes / GiB).toFixed(2)} GiB of WAL in ${generated.seconds.toFixed(1)} s; checkpoint`);
   await cluster.query('checkpoint');
+  const [{ timeline_id: timeline }] = await cluster.query('select timeline_id from pg_control_checkpoint()');
   // End on a segment boundary, and write a little WAL past it so neither tool waits for the server.
   const [sw] = await cluster.query('select pg_switch_wal()::text as lsn');
   let end = parseLsn(sw.lsn);
@@ -296,11 +317,13 @@ async function catchup() {
   for (const slot of slots) {
     const c = slot.contender;
     if (segmentStart(slot.restart) !== start) throw new Error(`slot ${slot.name} starts at ${formatLsn(slot.restart)}, not in the segment of ${formatLsn(start)}`);
-    const dir = c.key === 'null_sink' ? null : newArchiveDir(c.key);
+    const dir = c.key === 'null_sink' || c.key === 'c_receiver' ? null : newArchiveDir(c.key);
     const dropped = canDropCaches ? dropCaches() : false;
-    const [file, args] = catchupCommand(c, dir, slot.name, end);
+    const [file, args] = catchupCommand(c, dir, slot.name, end, { start, timeline });
+    const reapedBefore = childrenCpuSplit();
     const watched = watchProcess(file, args, { timeoutMs: Math.max(300_000, gb * 600_000) });
     const r = await watched.done;
+    const reapedAfter = childrenCpuSplit();
     const archive = dir ? dirBytes(dir) : null;
     if (dir) rmSync(dir, { recursive: true, force: true });
     await cluster.query('select pg_drop_replication_slot($1)', [slot.name]);
@@ -318,12 +341,27 @@ async function catchup() {
       // zero-fills each segment first, walstream writes it once.
       diskWritesPerWalByte: r.writeBytes === undefined ? undefined : r.writeBytes / bytes,
       droppedCaches: dropped, completeSegments, archiveFiles: archive?.files ?? null,
+      // Exact user/system split from our cutime/cstime across the run (the polled split above can miss
+      // the last 20 ms, which matters for the C receiver's few hundredths of a second).
+      userSecondsReaped: reapedAfter.user - reapedBefore.user, systemSecondsReaped: reapedAfter.system - reapedBefore.system,
     };
+    if (c.key === 'null_sink' || c.key === 'c_receiver') {
+      // Both print one JSON line with the WAL bytes they received.
+      try { record.receivedBytes = JSON.parse(r.stdout.trim().split('\n').pop()).bytes; } catch { record.receivedBytes = null; }
+      if (typeof record.receivedBytes !== 'number' || record.receivedBytes < bytes) log(`warning: ${c.key} run ${slot.run} received ${record.receivedBytes} bytes, expected at least ${bytes}: ${r.stdout.trim()}`);
+    }
     records.push(record);
     log(`run ${slot.run + 1}/${runs} ${c.key.padEnd(13)} ${c.mode.padEnd(6)} ${r.wallSeconds.toFixed(2).padStart(6)} s  ${record.mibPerSecond.toFixed(0).padStart(5)} MiB/s  CPU ${r.cpuSeconds.toFixed(2)} s (user ${r.userSeconds.toFixed(2)}, sys ${r.systemSeconds.toFixed(2)})  peak RSS ${record.peakRssMiB?.toFixed(0) ?? '?'} MiB`);
   }
   await cluster.query('drop table if exists walgen, walgen_tail');
-  return { start: formatLsn(start), end: formatLsn(end), bytes, generated, runs: records };
+  return { start: formatLsn(start), end: formatLsn(end), timeline, bytes, generated, runs: records };
+}
+
+/** Our reaped children's { user, system } CPU seconds so far (cutime, cstime of /proc/self/stat). */
+function childrenCpuSplit() {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { user: Number(f[13]) / clkTck(), system: Number(f[14]) / clkTck() };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -624,7 +662,67 @@ function summarize() {
     rows.push([`  tool CPU s during the ${pgbenchSeconds} s pgbench`, fmt(ca, 2), fmt(cb, 2), ratio(ca, cb)]);
     summary.sync_tps = { walstream: a, pg_receivewal: b, none, paired };
   }
-  return { rows, summary };
+  const wire = only.has('wire') ? summarizeWire() : null;
+  if (wire) summary.wire = wire.summary;
+  return { rows, summary, wire };
+}
+
+/**
+ * Section wire: the C receiver's MiB/s as 100 %, walstream's null sink and durable catch-up as shares
+ * of it (ratio of medians, and run by run: each run has all three, alternated, on the same WAL).
+ */
+function summarizeWire() {
+  const list = result.catchup?.runs ?? [];
+  const contenders = [
+    ['c_receiver', 'C receiver (libpq, discard)', (x) => x.tool === 'c_receiver'],
+    ['null_sink', 'walstream null sink', (x) => x.tool === 'null_sink'],
+    ['durable', 'walstream durable catch-up (fsync)', (x) => x.tool === 'walstream' && x.mode === 'fsync'],
+  ];
+  const byRun = (pred) => new Map(list.filter(pred).map((x) => [x.run, x.mibPerSecond]));
+  const wireByRun = byRun(contenders[0][2]);
+  const summary = {};
+  const rows = [];
+  const fmt = (s, digits, unit = '') => (s ? `${s.median.toFixed(digits)}${unit} (${s.min.toFixed(digits)}–${s.max.toFixed(digits)})` : '–');
+  const pct = (x) => `${(x * 100).toFixed(0)}%`;
+  const wireRate = stats([...wireByRun.values()]);
+  for (const [key, label, pred] of contenders) {
+    const rate = stats(list.filter(pred).map((x) => x.mibPerSecond));
+    const user = stats(list.filter(pred).map((x) => x.userSecondsReaped / (x.bytes / GiB)));
+    const system = stats(list.filter(pred).map((x) => x.systemSecondsReaped / (x.bytes / GiB)));
+    const share = rate && wireRate ? rate.median / wireRate.median : undefined;
+    const pairs = [...byRun(pred)].filter(([run]) => wireByRun.get(run) > 0).map(([run, v]) => v / wireByRun.get(run));
+    const paired = key === 'c_receiver' ? null : stats(pairs);
+    summary[key] = { mibps: rate, shareOfCReceiver: share, pairedShare: paired, userCpuSecondsPerGiB: user, systemCpuSecondsPerGiB: system };
+    rows.push([label, fmt(rate, 0), share === undefined ? '–' : pct(share), paired ? `${pct(paired.median)} (${pct(paired.min)}–${pct(paired.max)})` : '', fmt(user, 3), fmt(system, 3)]);
+  }
+  const shares = [['null sink', summary.null_sink.shareOfCReceiver], ['durable', summary.durable.shareOfCReceiver]].filter(([, v]) => v !== undefined);
+  const line = shares.length ? `walstream: ${shares.map(([k, v], i) => `${k} ${pct(v)}${i === 0 ? ' of the C receiver' : ''}`).join(', ')}` : null;
+  result.wire = {
+    cReceiver: cReceiver?.path ? { command: cReceiver.command, compiler: cReceiver.compiler } : { skipped: cReceiver?.reason ?? 'not built' },
+    runs: 'catchup.runs: tool c_receiver (mode wire), null_sink (null), walstream (fsync) = durable',
+    summary: 'summary.wire',
+  };
+  return { rows, line, summary };
+}
+
+function printWire(wire) {
+  const header = ['close to the wire (median, min–max)', 'MiB/s', 'share of C', 'run by run', 'user CPU s/GiB', 'sys CPU s/GiB'];
+  const all = [header, ...wire.rows];
+  const widths = header.map((_, i) => Math.max(...all.map((r) => String(r[i] ?? '').length)));
+  const line = (r) => r.map((c, i) => (i === 0 ? String(c ?? '').padEnd(widths[i]) : String(c ?? '').padStart(widths[i]))).join('  ');
+  const out = [
+    line(header),
+    widths.map((w) => '-'.repeat(w)).join('  '),
+    ...wire.rows.map(line),
+    ...(wire.line ? [wire.line] : []),
+    ...(result.wire.cReceiver.skipped ? [`C receiver skipped: ${result.wire.cReceiver.skipped}`] : []),
+    'The C receiver (bench/c-receiver.c) streams the same retained WAL as the others over libpq and discards it: no',
+    'files, no fsync, a status update only when the server asks. MiB/s: bytes caught up / whole-process wall time.',
+    'share of C: ratio of medians; run by run: each run\'s rate over the C receiver\'s in the same run, median (min–max).',
+    'CPU: the whole process (all threads), user and system, exact at exit.',
+    '',
+  ];
+  process.stdout.write(out.join('\n'));
 }
 
 function printTable(rows) {
@@ -632,11 +730,16 @@ function printTable(rows) {
   const all = [header, ...rows];
   const widths = header.map((_, i) => Math.max(...all.map((r) => String(r[i] ?? '').length)));
   const line = (r) => r.map((c, i) => (i === 0 ? String(c ?? '').padEnd(widths[i]) : String(c ?? '').padStart(widths[i]))).join('  ');
-  const out = [
+  const headline = [
     '',
     `pg-walstream bench: ${gb} GiB WAL, ${segmentMB} MiB segments, ${runs} runs per figure; ${result.environment.postgres}; node ${process.version}; ` +
       `${result.environment.cpus} CPUs (${result.environment.cpuModel}); page cache ${result.environment.droppedCaches ? 'dropped before each catch-up run' : 'warm'}; ` +
       `load average ${result.environment.loadAverageAtStart[0].toFixed(2)} at start, ${result.environment.loadAverageAtEnd[0].toFixed(2)} at end`,
+  ];
+  // Only the wire section selected: no rows here, its own table follows.
+  if (rows.length === 0) return void process.stdout.write([...headline, '', ''].join('\n'));
+  const out = [
+    ...headline,
     line(header),
     widths.map((w) => '-'.repeat(w)).join('  '),
     ...rows.map(line),
@@ -657,7 +760,7 @@ function printTable(rows) {
 const began = performance.now();
 let failed = null;
 try {
-  if (only.has('catchup') || only.has('nosync') || only.has('ceiling') || only.has('rss')) result.catchup = await catchup();
+  if (only.has('catchup') || only.has('nosync') || only.has('ceiling') || only.has('wire') || only.has('rss')) result.catchup = await catchup();
   if (only.has('lag')) result.lag = await lag();
   if (only.has('sync')) result.sync = await sync();
 } catch (err) {
@@ -670,10 +773,11 @@ try {
 }
 result.totalSeconds = (performance.now() - began) / 1000;
 result.environment.loadAverageAtEnd = os.loadavg();
-const { rows, summary } = summarize();
+const { rows, summary, wire } = summarize();
 result.summary = summary;
 if (failed) result.error = String(failed?.message ?? failed);
 printTable(rows);
+if (wire) printWire(wire);
 const resultsDir = path.join(HERE, 'results');
 mkdirSync(resultsDir, { recursive: true });
 const file = path.join(resultsDir, `${result.startedAt.replace(/[:.]/g, '-')}.json`);
