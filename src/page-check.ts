@@ -25,6 +25,9 @@ export interface PageCheckOptions {
   systemId?: string;
 }
 
+const u16 = (bytes: Uint8Array, i: number): number => bytes[i] | (bytes[i + 1] << 8);
+const u32 = (bytes: Uint8Array, i: number): number => (u16(bytes, i) | (u16(bytes, i + 2) << 16)) >>> 0;
+
 /** One checker per stream: call check() with every piece of WAL in order. */
 export class PageHeaderChecker {
   private readonly options: PageCheckOptions;
@@ -90,7 +93,7 @@ export class PageHeaderChecker {
       offset = take;
       if (this.carryFill < this.carryNeed) return null;
       this.carryNeed = 0;
-      const problem = this.checkHeader(this.carrySegmentStart, this.carryPageOffset, this.carry);
+      const problem = this.checkHeader(this.carrySegmentStart, this.carryPageOffset, this.carry, 0);
       if (problem) return problem;
     }
     for (;;) {
@@ -112,21 +115,24 @@ export class PageHeaderChecker {
         this.carryPageOffset = inSegment;
         return null;
       }
-      const problem = this.checkHeader(pageSegmentStart, inSegment, data.subarray(from, from + need));
+      const problem = this.checkHeader(pageSegmentStart, inSegment, data, from);
       if (problem) return problem;
       offset = from + need;
     }
   }
 
-  private checkHeader(segmentStart: bigint, pageOffset: number, header: Uint8Array): string | null {
-    const view = new DataView(header.buffer, header.byteOffset, header.byteLength);
-    const magic = view.getUint16(0, true);
-    const info = view.getUint16(2, true);
-    const timeline = view.getUint32(4, true);
-    const addressLow = view.getUint32(8, true);
-    const addressHigh = view.getUint32(12, true);
-    const pageLsn = () => segmentStart + BigInt(pageOffset);
-    const where = () => `WAL page at ${formatLsn(pageLsn())}`;
+  /** "WAL page at X/Y", for an error only (nothing is built per page on the good path). */
+  private where(segmentStart: bigint, pageOffset: number): string {
+    return `WAL page at ${formatLsn(segmentStart + BigInt(pageOffset))}`;
+  }
+
+  /** The header at `bytes[at]` (little-endian fields read in place: no view or copy per page). */
+  private checkHeader(segmentStart: bigint, pageOffset: number, bytes: Uint8Array, at: number): string | null {
+    const magic = u16(bytes, at);
+    const info = u16(bytes, at + 2);
+    const timeline = u32(bytes, at + 4);
+    const addressLow = u32(bytes, at + 8);
+    const addressHigh = u32(bytes, at + 12);
     if (magic === 0 && info === 0 && timeline === 0 && addressLow === 0 && addressHigh === 0) {
       // After an XLOG_SWITCH record the rest of the segment is sent as it is on disk, zeros (no page
       // headers). Only there: after a valid page of the same segment, and to its end.
@@ -135,25 +141,25 @@ export class PageHeaderChecker {
         return null;
       }
     } else if (this.zeroSegment === segmentStart) {
-      return `${where()} follows zero-filled pages of its segment`;
+      return `${this.where(segmentStart, pageOffset)} follows zero-filled pages of its segment`;
     }
-    if ((magic & 0xff00) !== MAGIC_HIGH) return `${where()} has magic 0x${magic.toString(16).padStart(4, '0')}: not WAL`;
-    if (this.magic !== 0 && magic !== this.magic) return `${where()} has magic 0x${magic.toString(16)}, earlier pages 0x${this.magic.toString(16)}`;
+    if ((magic & 0xff00) !== MAGIC_HIGH) return `${this.where(segmentStart, pageOffset)} has magic 0x${magic.toString(16).padStart(4, '0')}: not WAL`;
+    if (this.magic !== 0 && magic !== this.magic) return `${this.where(segmentStart, pageOffset)} has magic 0x${magic.toString(16)}, earlier pages 0x${this.magic.toString(16)}`;
     // Segments are aligned to their size (≤ 1 GB): the low word never carries into the high one.
     if (addressHigh !== Number(segmentStart >> 32n) || addressLow !== Number(segmentStart & 0xffffffffn) + pageOffset) {
-      return `${where()} says it is the page at ${formatLsn((BigInt(addressHigh) << 32n) | BigInt(addressLow))}`;
+      return `${this.where(segmentStart, pageOffset)} says it is the page at ${formatLsn((BigInt(addressHigh) << 32n) | BigInt(addressLow))}`;
     }
-    if (timeline < 1 || timeline > this.options.timeline) return `${where()} is of timeline ${timeline}, streaming timeline ${this.options.timeline}`;
-    if (timeline < this.latestTimeline) return `${where()} is of timeline ${timeline}, after a page of timeline ${this.latestTimeline}`;
+    if (timeline < 1 || timeline > this.options.timeline) return `${this.where(segmentStart, pageOffset)} is of timeline ${timeline}, streaming timeline ${this.options.timeline}`;
+    if (timeline < this.latestTimeline) return `${this.where(segmentStart, pageOffset)} is of timeline ${timeline}, after a page of timeline ${this.latestTimeline}`;
     if (pageOffset === 0) {
-      if ((info & XLP_LONG_HEADER) === 0) return `${where()} starts a segment without a long page header`;
-      const systemId = view.getBigUint64(24, true).toString();
-      const segmentSize = view.getUint32(32, true);
-      const blockSize = view.getUint32(36, true);
-      if (this.options.systemId !== undefined && systemId !== this.options.systemId) return `${where()} belongs to database system ${systemId}, not the server's ${this.options.systemId}`;
-      if (segmentSize !== this.options.segmentSize) return `${where()} says segment size ${segmentSize}, the server uses ${this.options.segmentSize}`;
-      if (blockSize < 1024 || blockSize > 65536 || (blockSize & (blockSize - 1)) !== 0) return `${where()} says block size ${blockSize}`;
-      if (this.blockSize !== 0 && blockSize !== this.blockSize) return `${where()} says block size ${blockSize}, earlier ${this.blockSize}`;
+      if ((info & XLP_LONG_HEADER) === 0) return `${this.where(segmentStart, pageOffset)} starts a segment without a long page header`;
+      const systemId = ((BigInt(u32(bytes, at + 28)) << 32n) | BigInt(u32(bytes, at + 24))).toString();
+      const segmentSize = u32(bytes, at + 32);
+      const blockSize = u32(bytes, at + 36);
+      if (this.options.systemId !== undefined && systemId !== this.options.systemId) return `${this.where(segmentStart, pageOffset)} belongs to database system ${systemId}, not the server's ${this.options.systemId}`;
+      if (segmentSize !== this.options.segmentSize) return `${this.where(segmentStart, pageOffset)} says segment size ${segmentSize}, the server uses ${this.options.segmentSize}`;
+      if (blockSize < 1024 || blockSize > 65536 || (blockSize & (blockSize - 1)) !== 0) return `${this.where(segmentStart, pageOffset)} says block size ${blockSize}`;
+      if (this.blockSize !== 0 && blockSize !== this.blockSize) return `${this.where(segmentStart, pageOffset)} says block size ${blockSize}, earlier ${this.blockSize}`;
       this.blockSize = blockSize;
     }
     this.magic = magic;
