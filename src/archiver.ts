@@ -10,7 +10,7 @@ import { PgError, WalstreamError } from './errors.js';
 import { formatLsn, historyFileName, segmentStart } from './lsn.js';
 import { DirectorySink } from './archive/directory.js';
 import type { WalSink } from './archive/sink.js';
-import { LONG_HEADER_LENGTH, archiveSystemId, findResumePoint, newestCompleteSegment, segmentFileProblem } from './archive/scan.js';
+import { LONG_HEADER_LENGTH, archiveSystemId, decodeLongPageHeader, findResumePoint, newestCompleteSegment, segmentFileProblem } from './archive/scan.js';
 import { type CompletedSegment, SegmentConsumer } from './segments.js';
 import { StreamSession } from './stream.js';
 import { archiveSession } from './archive-session.js';
@@ -73,12 +73,14 @@ export interface ArchiverEvents {
 }
 
 const MAX_BACKOFF_MS = 10_000;
+/** Damaged newest segments set aside per connection before walstream stops and asks for a look. */
+const MAX_SET_ASIDE = 3;
 /** While the archive keeps failing, the same warning is logged at most this often. */
 const ARCHIVE_WARN_INTERVAL_MS = 60_000;
 
 /** Errors that more attempts cannot fix. */
 function isPermanent(err: unknown): boolean {
-  if (err instanceof WalstreamError) return ['ARCHIVE_MISMATCH', 'ARCHIVE_MISSING', 'ARCHIVE_LOCKED', 'BAD_OPTION', 'BAD_CONNINFO', 'SERVER_VERSION', 'BAD_SEGMENT_SIZE', 'PROTOCOL'].includes(err.code);
+  if (err instanceof WalstreamError) return ['ARCHIVE_MISMATCH', 'ARCHIVE_MISSING', 'ARCHIVE_LOCKED', 'ARCHIVE_DAMAGED', 'BAD_OPTION', 'BAD_CONNINFO', 'SERVER_VERSION', 'BAD_SEGMENT_SIZE', 'PROTOCOL'].includes(err.code);
   return false;
 }
 
@@ -229,11 +231,12 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
       // One listing per connection serves every question about the archive (a remote sink lists slowly);
       // nothing is written to the archive before streaming starts, so it stays current.
       const archived = await this.sink.list();
-      const setAside = await this.setAsideDamaged(archived, segmentSize);
+      // Whose archive it is first: a foreign one is refused, never "repaired".
       const owner = await archiveSystemId(this.sink, segmentSize, archived);
       if (owner && owner.systemId !== identity.systemId) {
         throw new WalstreamError('ARCHIVE_MISMATCH', `archive holds WAL of database system ${owner.systemId} (${owner.fileName}) but the server is system ${identity.systemId}; use an empty directory for this cluster`);
       }
+      const setAside = await this.setAsideDamaged(archived, segmentSize);
 
       let { startLsn, timeline } = await this.startPosition(conn, identity, segmentSize, version, archived, setAside);
       await this.fetchMissingHistory(conn, identity.timeline, archived);
@@ -311,6 +314,14 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
       const head = size ? await sink.readHead(newest.fileName, LONG_HEADER_LENGTH) : null;
       const problem = segmentFileProblem(newest, size, head, segmentSize);
       if (!problem) return setAside;
+      const header = head ? decodeLongPageHeader(head) : null;
+      if (header && (header.magic & 0xff00) === 0xd100 && header.segmentSize !== segmentSize && size === header.segmentSize) {
+        // Whole segments of another size: another cluster's archive (or one resized by pg_resetwal), not damage.
+        throw new WalstreamError('ARCHIVE_MISMATCH', `archive holds WAL segments of ${header.segmentSize} bytes (${newest.fileName}) but the server uses ${segmentSize}; use an empty directory for this cluster`);
+      }
+      if (setAside.length >= MAX_SET_ASIDE) {
+        throw new WalstreamError('ARCHIVE_DAMAGED', `archived segments ${setAside.join(', ')} and ${newest.fileName} are all damaged (${problem}); check the archive (disk, another tool writing to it) before streaming into it again`);
+      }
       const aside = await sink.setAside(newest.fileName, 'damaged');
       setAside.push(newest.fileName);
       this.log('warn', `archived segment ${newest.fileName} ${problem}: set aside as ${aside}, streaming it again`);

@@ -45,6 +45,12 @@ export interface WalReceiverOptions {
    * WAL arrives in fewer, larger chunks (fewer wake-ups; the Archiver uses 10). Default 0: at once.
    */
   readCoalesceMs?: number;
+  /**
+   * Seconds without any message from the server before the connection is taken for dead (iteration
+   * then rejects with WalstreamError('TIMEOUT')); also bounds start-up and each command. Default 60,
+   * like wal_receiver_timeout; 0 waits forever.
+   */
+  timeoutSeconds?: number;
   applicationName?: string;
   env?: NodeJS.ProcessEnv;
 }
@@ -125,7 +131,12 @@ export class WalReceiver extends EventEmitter<WalReceiverEvents> implements Asyn
 
   /** The chunks of every session, one connection, following timeline switches. */
   private async *chunks(): AsyncGenerator<WalChunk, void, undefined> {
-    const conn = await ReplicationConnection.openFirst(this.targets, { signal: this.abort.signal });
+    const timeoutMs = (this.options.timeoutSeconds ?? 60) * 1000;
+    const conn = await ReplicationConnection.openFirst(this.targets, { signal: this.abort.signal, timeoutMs });
+    // close() during the set-up commands drops the connection at once (a session ends itself cleanly).
+    let inSession = false;
+    const onAbort = () => { if (!inSession) conn.destroy(new WalstreamError('STOPPED', 'closed')); };
+    this.abort.signal.addEventListener('abort', onAbort);
     try {
       const { version, identity, segmentSize } = await checkServer(conn);
       const start = this.options.startLsn === undefined ? await defaultStart(conn, identity, this.options.slot, segmentSize, version) : null;
@@ -140,10 +151,12 @@ export class WalReceiver extends EventEmitter<WalReceiverEvents> implements Asyn
           statusIntervalMs: (this.options.statusIntervalSeconds ?? 10) * 1000,
           positions: () => ({ writeLsn: this.written, flushLsn: reportFlush ? this.acknowledged : 0n }),
           readCoalesceMs: this.options.readCoalesceMs ?? 0,
+          timeoutMs,
           signal: this.abort.signal,
         });
         this.session = session;
         let outcome;
+        inSession = true;
         try {
           for await (const batch of session) {
             for (const piece of batch.pieces) {
@@ -156,6 +169,7 @@ export class WalReceiver extends EventEmitter<WalReceiverEvents> implements Asyn
         } finally {
           // `break` (or close()) while a chunk was out: still end cleanly, with the final status update.
           if (!outcome) await session.finish().catch(() => {});
+          inSession = false;
           this.session = null;
           session.dispose();
         }
@@ -166,7 +180,11 @@ export class WalReceiver extends EventEmitter<WalReceiverEvents> implements Asyn
         this.emit('timeline', { timeline, startLsn, previousTimeline });
         if (this.abort.signal.aborted) return;
       }
+    } catch (err) {
+      if (this.abort.signal.aborted) return; // closed: the end of iteration, not an error
+      throw err;
     } finally {
+      this.abort.signal.removeEventListener('abort', onAbort);
       await conn.close();
     }
   }

@@ -171,15 +171,20 @@ export class StreamSession implements AsyncIterable<WalBatch>, AsyncIterator<Wal
    */
   async finish(): Promise<StreamOutcome> {
     if (!this.streaming) this.start();
+    // Whatever ended the session, the connection is read again: after a timeline end it carries the
+    // next command (TIMELINE_HISTORY, the next START_REPLICATION).
+    this.stopCoalescing();
+    if (this.held) {
+      this.held = false;
+      this.ready = null;
+    }
+    this.conn.resume();
     try {
       if (this.failure) throw this.failure;
       if (!this.streamEnd) {
         this.ending ??= 'stopped';
         this.sendStatus();
-        this.endCopy();
-        this.stopCoalescing();
-        this.held = false;
-        this.conn.resume(); // read the server's answer to CopyDone
+        this.endCopy(); // the server's answer to it is read: the socket was resumed above
         const grace = setTimeout(() => {
           this.graceExpired = true;
           this.conn.destroy();
@@ -319,7 +324,7 @@ export class StreamSession implements AsyncIterable<WalBatch>, AsyncIterator<Wal
     if (!this.held || this.ready) return;
     this.held = false;
     const coalesceMs = this.options.readCoalesceMs ?? 0;
-    if (coalesceMs > 0 && this.expected >= this.latestServerWalEnd && !this.ending) {
+    if (coalesceMs > 0 && this.expected >= this.latestServerWalEnd && !this.ending && !this.streamEnd) {
       // Not unref'd: a paused socket alone does not keep the event loop alive.
       this.coalesceTimer = setTimeout(() => this.stopCoalescing(), coalesceMs);
     } else {

@@ -223,7 +223,7 @@ export class DirectorySink implements WalSink {
     return path.join(this.directory, name);
   }
 
-  /** Throws WalstreamError('ARCHIVE_MISSING') unless the directory exists and is writable. */
+  /** Throws WalstreamError('ARCHIVE_MISSING') unless the directory exists and is writable. Changes nothing. */
   async check(): Promise<void> {
     try {
       const stat = await fs.promises.stat(this.directory);
@@ -233,12 +233,14 @@ export class DirectorySink implements WalSink {
       const reason = (err as NodeJS.ErrnoException)?.code === 'ENOENT' ? 'does not exist' : (err as Error).message;
       throw new WalstreamError('ARCHIVE_MISSING', `archive directory "${this.directory}" ${reason}; create it (mkdir) or pass an existing directory with -D`);
     }
-    await this.removeSpare();
   }
 
   /** Take the archive for this process alone (a walstream.lock file; see lock.ts). */
   async lock(): Promise<void> {
-    this.archiveLock ??= acquireArchiveLock(this.directory, { fileMode: this.fileMode });
+    if (this.archiveLock) return;
+    this.archiveLock = acquireArchiveLock(this.directory, { fileMode: this.fileMode });
+    // A spare left by an earlier run is ours to remove only once the archive is ours.
+    await this.removeSpare();
   }
 
   useFileMode(mode: number): void {

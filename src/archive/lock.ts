@@ -9,8 +9,9 @@
  * exists, so a lock never exists without its complete content.
  *
  * Stale, on this host: written in an earlier boot, or its pid is gone, a zombie, or now another
- * process (start time differs); or unparsable and not modified for 10 s. Never stale: a lock from
- * another host or PID namespace (its pid means nothing here); a lock of this very process.
+ * process (start time differs); or unparsable and not modified for 10 s; or from another PID namespace
+ * (a restarted container: its pid means nothing here) and not touched for 30 s, since every holder
+ * touches its lock every 10 s. Never stale: a lock from another host; a lock of this very process.
  *
  * Taking over: a taker first claims that stale lock (its bytes, inode and mtime hashed into an id) by
  * creating walstream.lock.takeover.<id>.<n> as the lock is created; only the claimant unlinks
@@ -24,6 +25,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { WalstreamError, describeErrno } from '../errors.js';
+
+/** How often a holder touches its lock (mtime), and how long a lock from another PID namespace may go untouched before it is stale. */
+const HEARTBEAT_MS = 10_000;
+const HEARTBEAT_STALE_MS = 30_000;
 
 /** The lock file's name in the archive directory. */
 export const LOCK_FILE = 'walstream.lock';
@@ -103,7 +108,11 @@ function checkStale(directory: string, seen: LockFile): void {
   }
   const pidns = pidNamespace();
   if (h.pidns && pidns && h.pidns !== pidns && !earlierBoot(h)) {
-    throw locked(`archive "${directory}" is locked by walstream pid ${h.pid} in another PID namespace (container) on host ${h.host} (since ${h.started}): stop it there, or remove "${lockPath}" if it no longer runs`);
+    // Its pid means nothing here (a restarted container keeps its hostname, not its PID namespace):
+    // a holder touches the file every HEARTBEAT_MS, so one silent for HEARTBEAT_STALE_MS is gone.
+    const silentMs = Date.now() - seen.mtimeMs;
+    if (silentMs >= HEARTBEAT_STALE_MS) return;
+    throw locked(`archive "${directory}" is locked by walstream pid ${h.pid} in another PID namespace (container) on host ${h.host} (since ${h.started}), alive ${Math.round(silentMs / 1000)} s ago: stop it there (its lock is taken over ${HEARTBEAT_STALE_MS / 1000} s after it stops)`);
   }
   if (!holderGone(h)) {
     throw locked(`archive "${directory}" is in use by walstream pid ${h.pid} on host ${h.host} (since ${h.started}): stop that process, or use another directory`);
@@ -180,10 +189,12 @@ export function acquireArchiveLock(directory: string, options: { fileMode?: numb
   const content = Buffer.from(`pid=${process.pid}\nhost=${os.hostname()}\nstarted=${new Date().toISOString()}\n` +
     `procstart=${procStat(process.pid)?.start ?? ''}\nboot=${bootId()}\npidns=${pidNamespace()}\n`);
   let released = false;
+  let heartbeat: NodeJS.Timeout | undefined;
   const lock: ArchiveLock = {
     path: lockPath,
     release() {
       if (released) return;
+      clearInterval(heartbeat);
       try {
         if (readLockFile(lockPath)?.bytes.equals(content)) fs.unlinkSync(lockPath);
       } catch (err) {
@@ -199,6 +210,10 @@ export function acquireArchiveLock(directory: string, options: { fileMode?: numb
       if (tryCreate(lockPath, content, mode)) {
         try { syncDirectory(directory); } catch (err) { lock.release(); throw err; }
         sweep(directory);
+        heartbeat = setInterval(() => {
+          try { fs.utimesSync(lockPath, new Date(), new Date()); } catch { /* a missing lock is found by the next taker */ }
+        }, HEARTBEAT_MS);
+        heartbeat.unref();
         return lock;
       }
       const seen = readLockFile(lockPath);

@@ -94,7 +94,9 @@ export function segmentFileProblem(segment: ArchivedSegment, size: number | null
   const header = head ? decodeLongPageHeader(head) : null;
   if (!header) return 'does not start with a WAL long page header';
   if ((header.magic & 0xff00) !== 0xd100) return `has page magic 0x${header.magic.toString(16)}, not a WAL page`;
-  if (header.timeline !== segment.timeline) return `has timeline ${header.timeline} in its first page, ${segment.timeline} in its name`;
+  // A new timeline's first segment starts as a copy of the old one (xlog.c XLogFileCopy): its first
+  // pages keep the old timeline. Only a later timeline than the name's is wrong.
+  if (header.timeline < 1 || header.timeline > segment.timeline) return `has timeline ${header.timeline} in its first page, ${segment.timeline} in its name`;
   const expectedAddress = segment.segno * BigInt(segmentSize);
   if (header.pageAddress !== expectedAddress) return `has page address ${header.pageAddress.toString(16).toUpperCase()} in its first page, expected ${expectedAddress.toString(16).toUpperCase()}`;
   if (header.segmentSize !== segmentSize) return `says segment size ${header.segmentSize}, the server uses ${segmentSize}`;

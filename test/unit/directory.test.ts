@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { DirectorySink } from '../../src/archive/directory.js';
 import { useTempDirs } from './temp-dirs.js';
@@ -82,5 +82,23 @@ describe('DirectorySink', () => {
     await second.close('partial');
     await sink.close();
     expect(readdirSync(dir).sort()).toEqual(['000000010000000000000003', '000000010000000000000004.partial']);
+  });
+});
+
+describe('DirectorySink start-up', () => {
+  it('check() changes nothing; only the lock holder removes a spare left behind (a second archiver must not take the first one\'s)', async () => {
+    const dir = tempDir();
+    writeFileSync(path.join(dir, '.walstream-spare'), Buffer.alloc(4096));
+    const first = new DirectorySink(dir);
+    await first.check();
+    expect(existsSync(path.join(dir, '.walstream-spare'))).toBe(true);
+    await first.lock();
+    expect(existsSync(path.join(dir, '.walstream-spare'))).toBe(false);
+    writeFileSync(path.join(dir, '.walstream-spare'), Buffer.alloc(4096)); // the holder's own spare
+    const second = new DirectorySink(dir);
+    await second.check();
+    await expect(second.lock()).rejects.toMatchObject({ code: 'ARCHIVE_LOCKED' });
+    expect(existsSync(path.join(dir, '.walstream-spare'))).toBe(true);
+    await first.close();
   });
 });

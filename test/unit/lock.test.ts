@@ -1,11 +1,11 @@
 /**
  * The archive lock (src/archive/lock.ts) on real directories and real processes: held locks are
  * refused with the holder named, stale ones (dead pid, reused pid, zombie, earlier boot, old garbage)
- * taken over, foreign ones (other host, other PID namespace) never, a takeover claimed by a live
+ * taken over, foreign hosts' never (another PID namespace's once its heartbeat stops), a takeover claimed by a live
  * process waited for, and of processes racing to take over one stale lock exactly one wins. The race
  * runs the built module (build first with `npx tsc -p tsconfig.json`).
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
@@ -136,17 +136,38 @@ describe('archive lock', () => {
     expect(readFileSync(lockPath(dir), 'utf8')).toBe(text);
   });
 
-  it.skipIf(!hasProc)('takes over a lock from an earlier boot, refuses one from another PID namespace', async () => {
+  it.skipIf(!hasProc)('takes over a lock from an earlier boot; from another PID namespace only once its heartbeat is 30 s old', async () => {
     const dir = tempDir();
     // Our own pid and start time: held, were it not for the other boot id.
     writeFileSync(lockPath(dir), lockText({ pid: process.pid, boot: '00000000-0000-0000-0000-000000000000' }));
     acquireArchiveLock(dir).release();
     const text = lockText({ ...(await deadPid()), pidns: 'pid:[1]' });
-    writeFileSync(lockPath(dir), text);
+    writeFileSync(lockPath(dir), text); // just touched: a live holder in another container
     const err = lockError(() => acquireArchiveLock(dir));
     expect(err.code).toBe('ARCHIVE_LOCKED');
     expect(err.message).toContain('another PID namespace');
     expect(readFileSync(lockPath(dir), 'utf8')).toBe(text);
+    // Untouched for 31 s: a container that was restarted (same host name, new PID namespace).
+    const old = new Date(Date.now() - 31_000);
+    utimesSync(lockPath(dir), old, old);
+    const lock = acquireArchiveLock(dir);
+    expect(readFileSync(lockPath(dir), 'utf8')).toContain(`pid=${process.pid}`);
+    lock.release();
+  });
+
+  it('a holder touches its lock (the heartbeat another PID namespace judges it by)', async () => {
+    const dir = tempDir();
+    vi.useFakeTimers({ toFake: ['setInterval'] });
+    try {
+      const lock = acquireArchiveLock(dir);
+      const old = new Date(Date.now() - 60_000);
+      utimesSync(lockPath(dir), old, old);
+      vi.advanceTimersByTime(10_000);
+      expect(Date.now() - statSync(lockPath(dir)).mtimeMs).toBeLessThan(5_000);
+      lock.release();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('waits while a live process claims the stale lock, then takes it over', async () => {

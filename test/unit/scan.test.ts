@@ -86,7 +86,9 @@ describe('segmentFileProblem: is the newest complete segment whole?', () => {
     expect(segmentFileProblem(segment, 300_000, header(), MB)).toBe(`is 300000 bytes, not ${MB}`);
     expect(segmentFileProblem(segment, MB, Buffer.alloc(40), MB)).toMatch(/long page header/);
     expect(segmentFileProblem(segment, MB, header({ magic: 0x1234 }), MB)).toMatch(/magic 0x1234/);
-    expect(segmentFileProblem(segment, MB, header({ timeline: 1 }), MB)).toMatch(/timeline 1 in its first page, 2 in its name/);
+    expect(segmentFileProblem(segment, MB, header({ timeline: 3 }), MB)).toMatch(/timeline 3 in its first page, 2 in its name/);
+    // A new timeline's first segment is a copy of the old one up to the switch: its first page keeps timeline 1.
+    expect(segmentFileProblem(segment, MB, header({ timeline: 1 }), MB)).toBeNull();
     expect(segmentFileProblem(segment, MB, header({ address: 0x11en * BigInt(MB) }), MB)).toMatch(/page address 11E00000.*expected 11F00000/);
     expect(segmentFileProblem(segment, MB, header({ size: 16 * MB }), MB)).toMatch(/segment size 16777216/);
   });
