@@ -254,12 +254,13 @@ describe('walstream receive resumes after SIGKILL', () => {
       expect(a.subarray(0, offset).equals(b.subarray(0, offset)), '.partial differs from pg_receivewal\'s before endpos').toBe(true);
       expect(a.subarray(0, offset).equals(server.subarray(0, offset)), '.partial differs from pg_wal before endpos').toBe(true);
 
-      // Nothing else, now or ever (no .tmp, no second .partial left behind), but the lock's own files
-      // while running (walstream.lock, and for an instant the temp file it is linked from); the last run
-      // exited cleanly, so its lock is gone too.
+      // Nothing else, now or ever (no .tmp, no second .partial left behind), but walstream's own working
+      // files while it runs: the lock (and for an instant the temp file it is linked from) and, for an
+      // instant, the direct-I/O probe dot-file. The last run exited cleanly: none of them is left.
+      const ownWorkingFile = (n: string) => n.startsWith('walstream.lock') || n.startsWith('.walstream-direct-io-probe-');
       expect(mine.filter((n) => !SEGMENT_NAME.test(n) && !PARTIAL_NAME.test(n))).toEqual([]);
       expect(theirs.filter((n) => !SEGMENT_NAME.test(n) && !PARTIAL_NAME.test(n))).toEqual([]);
-      expect([...watcher.seen].filter((n) => !SEGMENT_NAME.test(n) && !PARTIAL_NAME.test(n) && !n.startsWith('walstream.lock'))).toEqual([]);
+      expect([...watcher.seen].filter((n) => !SEGMENT_NAME.test(n) && !PARTIAL_NAME.test(n) && !ownWorkingFile(n))).toEqual([]);
 
       // Every complete segment the archive ever had matched the server's pg_wal copy.
       expect(watcher.problems).toEqual([]);
