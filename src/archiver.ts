@@ -14,6 +14,7 @@ import { LONG_HEADER_LENGTH, archiveSystemId, decodeLongPageHeader, findResumePo
 import { type CompletedSegment, SegmentConsumer } from './segments.js';
 import { StreamSession } from './stream.js';
 import { archiveSession } from './archive-session.js';
+import { isWalPageMagic } from './page-check.js';
 import { explainServerError } from './server-errors.js';
 import { defaultStart } from './start-position.js';
 import { checkServer } from './server-check.js';
@@ -219,11 +220,7 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
     const timeoutMs = (this.options.timeoutSeconds ?? 60) * 1000;
     const signal = this.abort.signal;
     const conn = await ReplicationConnection.open(target, { signal, timeoutMs });
-    // A stop request outside a streaming session (which ends itself cleanly) drops the connection at
-    // once: a command the server never answers must not hold it.
-    let streaming = false;
-    const onAbort = () => { if (!streaming) conn.destroy(new WalstreamError('STOPPED', 'stopped')); };
-    signal.addEventListener('abort', onAbort);
+    const keepOnAbort = conn.destroyOnAbort(signal);
     try {
       const { version, identity, segmentSize } = await checkServer(conn);
       // Files are created with the server's permissions (pg_receivewal: streamutil.c RetrieveDataDirCreatePerm).
@@ -254,7 +251,6 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
         });
         this.consumer = consumer;
         let outcome;
-        streaming = true;
         try {
           const reportFlush = Boolean(this.options.slot) || Boolean(this.options.synchronous);
           const session = new StreamSession(conn, {
@@ -269,7 +265,6 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
           outcome = await archiveSession(session, consumer, { synchronous: Boolean(this.options.synchronous), reportFlush });
           this.streamedOnce = true;
         } finally {
-          streaming = false;
           // WAL arrived: the configuration works, even if this session then ends in a lost connection
           // (the usual end of a long stream), so later refusals by a host are retried, not fatal.
           if (consumer.writeLsn() > startLsn) this.streamedOnce = true;
@@ -293,7 +288,7 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
         if (this.abort.signal.aborted) return 'done';
       }
     } finally {
-      signal.removeEventListener('abort', onAbort);
+      keepOnAbort();
       await conn.close();
     }
   }
@@ -315,7 +310,7 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
       const problem = segmentFileProblem(newest, size, head, segmentSize);
       if (!problem) return setAside;
       const header = head ? decodeLongPageHeader(head) : null;
-      if (header && (header.magic & 0xff00) === 0xd100 && header.segmentSize !== segmentSize && size === header.segmentSize) {
+      if (header && isWalPageMagic(header.magic) && header.segmentSize !== segmentSize && size === header.segmentSize) {
         // Whole segments of another size: another cluster's archive (or one resized by pg_resetwal), not damage.
         throw new WalstreamError('ARCHIVE_MISMATCH', `archive holds WAL segments of ${header.segmentSize} bytes (${newest.fileName}) but the server uses ${segmentSize}; use an empty directory for this cluster`);
       }

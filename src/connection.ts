@@ -41,6 +41,8 @@ export interface StreamHandlers {
 
 /** The operation the connection is answering: one command or one streaming session at a time. */
 interface ActiveOperation {
+  /** A START_REPLICATION session (it ends itself on a stop request; a command does not). */
+  streaming?: boolean;
   onMessage(type: number, body: Buffer): void;
   /** An ErrorResponse already received: the reason to report if the server then closes the connection. */
   serverError?(): Error | null;
@@ -358,6 +360,7 @@ export class ReplicationConnection {
             finish(collector.error ?? (row && 'next_tli' in row ? decodeTimelineEnd(row) : null));
           }
         },
+        streaming: true,
         serverError: () => collector.error,
         onWal: handlers.onWal,
         onReadEnd: handlers.onReadEnd,
@@ -365,6 +368,17 @@ export class ReplicationConnection {
     } catch (err) {
       throw toWalstreamError(err, `streaming from ${this.description} failed`);
     }
+  }
+
+  /**
+   * From now until the returned function is called, `signal` aborting drops the connection at once
+   * unless a streaming session runs (which ends itself cleanly, with a final status update): a
+   * command the server never answers must not hold a stop request.
+   */
+  destroyOnAbort(signal: AbortSignal): () => void {
+    const onAbort = () => { if (!this.active?.streaming) this.destroy(new WalstreamError('STOPPED', 'stopped')); };
+    signal.addEventListener('abort', onAbort);
+    return () => signal.removeEventListener('abort', onAbort);
   }
 
   /** Send one CopyData message (a status update) during copy-both; `payload` may be reused once this returns. */

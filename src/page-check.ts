@@ -14,8 +14,10 @@ const SHORT_CHECKED = 16;
 const LONG_CHECKED = 40;
 /** xlp_info bit of a long header (access/xlog_internal.h). */
 const XLP_LONG_HEADER = 0x0002;
-/** Every release's XLOG_PAGE_MAGIC is 0xD1xx (0xD106 in 13 … 0xD118 in 18). */
-const MAGIC_HIGH = 0xd100;
+/** Whether `magic` is an XLOG_PAGE_MAGIC: every release's is 0xD1xx (0xD106 in 13 … 0xD118 in 18). */
+export function isWalPageMagic(magic: number): boolean {
+  return (magic & 0xff00) === 0xd100;
+}
 
 export interface PageCheckOptions {
   segmentSize: number;
@@ -143,7 +145,7 @@ export class PageHeaderChecker {
     } else if (this.zeroSegment === segmentStart) {
       return `${this.where(segmentStart, pageOffset)} follows zero-filled pages of its segment`;
     }
-    if ((magic & 0xff00) !== MAGIC_HIGH) return `${this.where(segmentStart, pageOffset)} has magic 0x${magic.toString(16).padStart(4, '0')}: not WAL`;
+    if (!isWalPageMagic(magic)) return `${this.where(segmentStart, pageOffset)} has magic 0x${magic.toString(16).padStart(4, '0')}: not WAL`;
     if (this.magic !== 0 && magic !== this.magic) return `${this.where(segmentStart, pageOffset)} has magic 0x${magic.toString(16)}, earlier pages 0x${this.magic.toString(16)}`;
     // Segments are aligned to their size (≤ 1 GB): the low word never carries into the high one.
     if (addressHigh !== Number(segmentStart >> 32n) || addressLow !== Number(segmentStart & 0xffffffffn) + pageOffset) {

@@ -133,10 +133,7 @@ export class WalReceiver extends EventEmitter<WalReceiverEvents> implements Asyn
   private async *chunks(): AsyncGenerator<WalChunk, void, undefined> {
     const timeoutMs = (this.options.timeoutSeconds ?? 60) * 1000;
     const conn = await ReplicationConnection.openFirst(this.targets, { signal: this.abort.signal, timeoutMs });
-    // close() during the set-up commands drops the connection at once (a session ends itself cleanly).
-    let inSession = false;
-    const onAbort = () => { if (!inSession) conn.destroy(new WalstreamError('STOPPED', 'closed')); };
-    this.abort.signal.addEventListener('abort', onAbort);
+    const keepOnAbort = conn.destroyOnAbort(this.abort.signal);
     try {
       const { version, identity, segmentSize } = await checkServer(conn);
       const start = this.options.startLsn === undefined ? await defaultStart(conn, identity, this.options.slot, segmentSize, version) : null;
@@ -156,7 +153,6 @@ export class WalReceiver extends EventEmitter<WalReceiverEvents> implements Asyn
         });
         this.session = session;
         let outcome;
-        inSession = true;
         try {
           for await (const batch of session) {
             for (const piece of batch.pieces) {
@@ -169,7 +165,6 @@ export class WalReceiver extends EventEmitter<WalReceiverEvents> implements Asyn
         } finally {
           // `break` (or close()) while a chunk was out: still end cleanly, with the final status update.
           if (!outcome) await session.finish().catch(() => {});
-          inSession = false;
           this.session = null;
           session.dispose();
         }
@@ -184,7 +179,7 @@ export class WalReceiver extends EventEmitter<WalReceiverEvents> implements Asyn
       if (this.abort.signal.aborted) return; // closed: the end of iteration, not an error
       throw err;
     } finally {
-      this.abort.signal.removeEventListener('abort', onAbort);
+      keepOnAbort();
       await conn.close();
     }
   }

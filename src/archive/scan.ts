@@ -4,6 +4,7 @@
  */
 import { parseSegmentFileName } from '../lsn.js';
 import type { WalSink } from './sink.js';
+import { isWalPageMagic } from '../page-check.js';
 
 /** One segment file found in the archive. */
 export interface ArchivedSegment {
@@ -93,7 +94,7 @@ export function segmentFileProblem(segment: ArchivedSegment, size: number | null
   if (size !== segmentSize) return `is ${size} bytes, not ${segmentSize}`;
   const header = head ? decodeLongPageHeader(head) : null;
   if (!header) return 'does not start with a WAL long page header';
-  if ((header.magic & 0xff00) !== 0xd100) return `has page magic 0x${header.magic.toString(16)}, not a WAL page`;
+  if (!isWalPageMagic(header.magic)) return `has page magic 0x${header.magic.toString(16)}, not a WAL page`;
   // A new timeline's first segment starts as a copy of the old one (xlog.c XLogFileCopy): its first
   // pages keep the old timeline. Only a later timeline than the name's is wrong.
   if (header.timeline < 1 || header.timeline > segment.timeline) return `has timeline ${header.timeline} in its first page, ${segment.timeline} in its name`;
@@ -148,7 +149,7 @@ export async function archiveSystemId(sink: WalSink, segmentSize: number, names:
     const head = await sink.readHead(segment.fileName, LONG_HEADER_LENGTH);
     const header = head ? decodeLongPageHeader(head) : null;
     // Only a whole header counts: a .partial may hold just the first bytes of one (the rest zeros).
-    if (header && (header.magic & 0xff00) === 0xd100 && header.systemId !== '0' && header.segmentSize === segmentSize) {
+    if (header && isWalPageMagic(header.magic) && header.systemId !== '0' && header.segmentSize === segmentSize) {
       return { systemId: header.systemId, fileName: segment.fileName };
     }
   }
