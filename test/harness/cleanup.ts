@@ -91,3 +91,46 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   };
   process.on(signal, onSignal);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Test TCP servers (the fault proxy, the fake PostgreSQL)
+
+/** The close/destroy of a test TCP server, tracked for cleanup until closed. */
+export interface ServerLifecycle extends Resource {
+  /** Stop accepting, destroy every open socket; resolves once the server has closed. Idempotent, never waits for a peer. */
+  close(): Promise<void>;
+  /** Whether close has begun (a connection accepted now is to be destroyed at once). */
+  readonly closing: boolean;
+}
+
+/** Lifecycle of `server`, whose open sockets `destroySockets` ends; registered with track() now. */
+export function serverLifecycle(server: { close(callback?: () => void): unknown }, destroySockets: () => void): ServerLifecycle {
+  let closing: Promise<void> | undefined;
+  const life: ServerLifecycle = {
+    get closing() {
+      return closing !== undefined;
+    },
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        untrack(life);
+        // close() stops accepting; its callback runs once every server-side socket has closed.
+        server.close(() => resolve());
+        destroySockets();
+      });
+      return closing;
+    },
+    destroy() {
+      return life.close();
+    },
+    destroySync() {
+      untrack(life);
+      destroySockets();
+      if (!closing) {
+        closing = Promise.resolve();
+        server.close();
+      }
+    },
+  };
+  track(life);
+  return life;
+}

@@ -15,7 +15,7 @@
  * any other query gets an ErrorResponse (42601) and ReadyForQuery.
  */
 import net from 'node:net';
-import { track, untrack, type Resource } from './cleanup.js';
+import { type Resource, type ServerLifecycle, serverLifecycle } from './cleanup.js';
 import { dataRow, errorResponse, frame, rowDescription, xlogData } from '../unit/protocol-bytes.js';
 
 // ---------------------------------------------------------------------------------------------------
@@ -319,10 +319,10 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
   const sessions: FakeSession[] = [];
   const sockets = new Set<net.Socket>();
   const scriptErrors: unknown[] = [];
-  let closing: Promise<void> | undefined;
+  let life: ServerLifecycle | undefined;
 
   const server = net.createServer({ allowHalfOpen: false }, (socket) => {
-    if (closing) {
+    if (life?.closing) {
       socket.destroy();
       return;
     }
@@ -476,32 +476,16 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
     sockets.clear();
   };
 
+  life = serverLifecycle(server, destroySockets);
   const fake: FakeServer = {
     host,
     port,
     sessions,
     scriptErrors,
     connectionString: () => `host=${host} port=${port} user=x sslmode=disable`,
-    close() {
-      closing ??= new Promise<void>((resolve) => {
-        untrack(fake);
-        server.close(() => resolve());
-        destroySockets();
-      });
-      return closing;
-    },
-    destroy() {
-      return fake.close();
-    },
-    destroySync() {
-      untrack(fake);
-      destroySockets();
-      if (!closing) {
-        closing = Promise.resolve();
-        server.close();
-      }
-    },
+    close: () => life!.close(),
+    destroy: () => life!.close(),
+    destroySync: () => life!.destroySync(),
   };
-  track(fake);
   return fake;
 }

@@ -5,7 +5,7 @@
  * Plain sockets only, nothing is mocked; the proxy is tracked, so destroyAll() closes it.
  */
 import net from 'node:net';
-import { track, untrack, type Resource } from './cleanup.js';
+import { type Resource, type ServerLifecycle, serverLifecycle } from './cleanup.js';
 
 /** How the proxy treats traffic; see FaultProxy.setMode. */
 export type ProxyMode = 'forward' | 'stall' | 'silent';
@@ -85,7 +85,7 @@ export async function startFaultProxy(upstream: { host: string; port: number }, 
   let current: ProxyMode = mode;
   let accepted = 0;
   let bytesDown = 0;
-  let closing: Promise<void> | undefined;
+  let life: ServerLifecycle | undefined;
 
   const stalled = () => current === 'stall';
 
@@ -168,7 +168,7 @@ export async function startFaultProxy(upstream: { host: string; port: number }, 
   }
 
   const server = net.createServer({ allowHalfOpen: true }, (client) => {
-    if (closing) {
+    if (life?.closing) {
       client.destroy();
       return;
     }
@@ -217,6 +217,7 @@ export async function startFaultProxy(upstream: { host: string; port: number }, 
     connections.clear();
   };
 
+  life = serverLifecycle(server, destroySockets);
   const proxy: FaultProxy = {
     port,
     host,
@@ -244,27 +245,9 @@ export async function startFaultProxy(upstream: { host: string; port: number }, 
     get bytesDown() {
       return bytesDown;
     },
-    close() {
-      closing ??= new Promise<void>((resolve) => {
-        untrack(proxy);
-        // close() stops accepting; its callback runs once every server-side socket has closed.
-        server.close(() => resolve());
-        destroySockets();
-      });
-      return closing;
-    },
-    destroy() {
-      return proxy.close();
-    },
-    destroySync() {
-      untrack(proxy);
-      destroySockets();
-      if (!closing) {
-        closing = Promise.resolve();
-        server.close();
-      }
-    },
+    close: () => life!.close(),
+    destroy: () => life!.close(),
+    destroySync: () => life!.destroySync(),
   };
-  track(proxy);
   return proxy;
 }
