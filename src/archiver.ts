@@ -10,7 +10,8 @@ import { PgError, WalstreamError } from './errors.js';
 import { formatLsn, historyFileName, segmentStart } from './lsn.js';
 import { DirectorySink } from './archive/directory.js';
 import type { WalSink } from './archive/sink.js';
-import { LONG_HEADER_LENGTH, archiveSystemId, decodeLongPageHeader, findResumePoint, newestCompleteSegment, segmentFileProblem } from './archive/scan.js';
+import type { Compression } from './archive/codec.js';
+import { LONG_HEADER_LENGTH, archiveSystemId, decodeLongPageHeader, findResumePoint, newestCompleteSegment, readSegmentHead, segmentFileProblem } from './archive/scan.js';
 import { type CompletedSegment, SegmentConsumer } from './segments.js';
 import { StreamSession } from './stream.js';
 import { archiveSession } from './archive-session.js';
@@ -36,8 +37,8 @@ export interface ArchiverOptions {
   noSync?: boolean;
   /** Write segment files with O_DIRECT where the filesystem allows it (default true; see DirectorySinkOptions). */
   directIo?: boolean;
-  /** Compression of archived segments (only 'none' so far). */
-  compression?: 'none';
+  /** Compression of archived segments (default none; see DirectorySinkOptions.compression). */
+  compression?: Compression;
   /** Seconds between status updates (default 10; 0 = only when the server asks). */
   statusIntervalSeconds?: number;
   /** Reconnect after a lost connection (default true); false gives up at the first failure. */
@@ -125,7 +126,7 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
     this.options = options;
     this.targets = targetsFor(options.connection, options.env, options.applicationName);
     if (options.sink) this.sink = options.sink;
-    else if (options.directory) this.sink = new DirectorySink(options.directory, { noSync: options.noSync, preallocate: options.synchronous, directIo: options.directIo });
+    else if (options.directory) this.sink = new DirectorySink(options.directory, { noSync: options.noSync, preallocate: options.synchronous, directIo: options.directIo, compression: options.compression });
     else throw new WalstreamError('BAD_OPTION', 'no archive given: pass `directory` (or `sink`)');
   }
 
@@ -305,9 +306,8 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
     for (;;) {
       const newest = newestCompleteSegment(archived.filter((n) => !setAside.includes(n)), segmentSize);
       if (!newest) return setAside;
-      const size = await sink.size(newest.fileName);
-      const head = size ? await sink.readHead(newest.fileName, LONG_HEADER_LENGTH) : null;
-      const problem = segmentFileProblem(newest, size, head, segmentSize);
+      const { size, head, problem: decodeProblem } = await readSegmentHead(sink, newest, LONG_HEADER_LENGTH);
+      const problem = segmentFileProblem(newest, size, head, segmentSize, decodeProblem);
       if (!problem) return setAside;
       const header = head ? decodeLongPageHeader(head) : null;
       if (header && isWalPageMagic(header.magic) && header.segmentSize !== segmentSize && size === header.segmentSize) {

@@ -14,6 +14,7 @@ import type { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { WalstreamError } from './errors.js';
+import { wholeFileDecoder } from './archive/codec.js';
 import { isValidSegmentSize, parseSegmentFileName } from './lsn.js';
 
 /**
@@ -28,7 +29,11 @@ interface Decompressor {
   create: () => Transform;
 }
 
-const DECOMPRESSORS: readonly Decompressor[] = [{ suffix: '.gz', format: 'gzip', create: () => createGunzip() }];
+const DECOMPRESSORS: readonly Decompressor[] = [
+  { suffix: '.gz', format: 'gzip', create: () => createGunzip() },
+  { suffix: '.lz4', format: 'lz4', create: () => wholeFileDecoder('lz4') },
+  { suffix: '.zst', format: 'zstd', create: () => wholeFileDecoder('zstd') },
+];
 
 /** The largest output a segment may have (1 GB); reading stops past it instead of filling the disk. */
 const MAX_SEGMENT_BYTES = 1 << 30;

@@ -11,6 +11,8 @@ import { WalstreamError, describeErrno } from '../errors.js';
 import type { CloseMode, WalSegmentWriter, WalSink } from './sink.js';
 import { AlignedBuffers, DirectAppender, O_DIRECT, directIoWorks } from './direct-io.js';
 import { type ArchiveLock, acquireArchiveLock } from './lock.js';
+import { COMPRESSION_SUFFIX, type Compression, decodeFrames } from './codec.js';
+import { CompressedSegmentWriter, type CompressedFileHost } from './compressed-writer.js';
 
 const fdatasync = promisify(fs.fdatasync);
 const fsyncFd = promisify(fs.fsync);
@@ -31,6 +33,11 @@ export interface DirectorySinkOptions {
    * are opened O_DIRECT|O_DSYNC and every flush is one blocking write.
    */
   directIo?: boolean;
+  /**
+   * Compress segments as they are written (NAME.gz, NAME.lz4, NAME.zst; NAME.EXT.partial while
+   * written). Compressed segments go through the page cache, not O_DIRECT. Default none.
+   */
+  compression?: Compression;
 }
 
 /** The zero-filled file prepared for the next segment (a dot-file: no WAL tool takes it for WAL). */
@@ -180,10 +187,11 @@ class DirectorySegmentWriter implements WalSegmentWriter {
  * await new Archiver({ connection: 'host=primary user=replicator', sink }).run();
  * ```
  */
-export class DirectorySink implements WalSink {
+export class DirectorySink implements WalSink, CompressedFileHost {
   readonly directory: string;
   readonly noSync: boolean;
   readonly preallocate: boolean;
+  readonly compression: Compression;
   private spare: { state: 'none' | 'preparing' | 'ready'; size: number } = { state: 'none', size: 0 };
   private spareTask: Promise<void> = Promise.resolve();
   /** Aligned staging memory when direct I/O is on; null once found unusable here; undefined before the first segment. */
@@ -196,6 +204,7 @@ export class DirectorySink implements WalSink {
     this.directory = directory;
     this.noSync = options.noSync ?? false;
     this.preallocate = options.preallocate ?? false;
+    this.compression = options.compression ?? { method: 'none' };
     if (!(options.directIo ?? true) || this.noSync || O_DIRECT === undefined) this.direct = null;
   }
 
@@ -216,6 +225,15 @@ export class DirectorySink implements WalSink {
       this.direct = buffers && directIoWorks(this.directory, buffers) ? buffers : null;
     }
     return this.direct;
+  }
+
+  /** fsync the archive directory (CompressedFileHost). */
+  syncDirectory(): Promise<void> {
+    return syncDirectory(this.directory);
+  }
+
+  ioError(what: string, file: string, err: unknown): WalstreamError {
+    return ioError(what, file, err);
   }
 
   /** Absolute path of a file in the archive. */
@@ -363,7 +381,18 @@ export class DirectorySink implements WalSink {
     }
   }
 
-  openSegment(name: string, segmentSize: number): WalSegmentWriter {
+  /** The whole content of a file, or null when it does not exist. */
+  async readFile(name: string): Promise<Buffer | null> {
+    try {
+      return await fs.promises.readFile(this.pathOf(name));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw ioError('read', this.pathOf(name), err);
+    }
+  }
+
+  openSegment(name: string, segmentSize: number): WalSegmentWriter | Promise<WalSegmentWriter> {
+    if (this.compression.method !== 'none') return this.openCompressedSegment(name);
     const partial = this.pathOf(name + '.partial');
     try {
       // Reuse an existing .partial in place (its data is rewritten from offset 0 with the same bytes),
@@ -386,6 +415,26 @@ export class DirectorySink implements WalSink {
       }
       if (fs.fstatSync(fd).size !== segmentSize) fs.ftruncateSync(fd, segmentSize);
       return new DirectorySegmentWriter(this, fd, partial, this.pathOf(name), appender);
+    } catch (err) {
+      throw ioError('create', partial, err);
+    }
+  }
+
+  /**
+   * A compressed segment, written from offset 0 into a new NAME.EXT.partial. When an earlier run left
+   * one, the new stream goes to NAME.EXT.partial.tmp until it holds as much as the old one decodes to
+   * (see CompressedSegmentWriter): the old frames are not appended to, as a crash may have cut the last.
+   */
+  private async openCompressedSegment(name: string): Promise<WalSegmentWriter> {
+    const final = this.pathOf(name + COMPRESSION_SUFFIX[this.compression.method]);
+    const partial = final + '.partial';
+    try {
+      const earlier = await this.readFile(name + COMPRESSION_SUFFIX[this.compression.method] + '.partial');
+      let keepLength = 0;
+      if (earlier && earlier.length > 0) keepLength = (await decodeFrames(this.compression.method, earlier)).data.length;
+      const file = keepLength > 0 ? partial + '.tmp' : partial;
+      const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC, this.fileMode);
+      return new CompressedSegmentWriter(this, this.compression, fd, keepLength > 0 ? { partial, final, temp: file, keepLength } : { partial, final });
     } catch (err) {
       throw ioError('create', partial, err);
     }

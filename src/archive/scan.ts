@@ -5,6 +5,7 @@
 import { parseSegmentFileName } from '../lsn.js';
 import type { WalSink } from './sink.js';
 import { isWalPageMagic } from '../page-check.js';
+import { type CompressionMethod, compressionOfName, decodeFrames } from './codec.js';
 
 /** One segment file found in the archive. */
 export interface ArchivedSegment {
@@ -14,21 +15,19 @@ export interface ArchivedSegment {
   timeline: number;
   segno: bigint;
   partial: boolean;
+  /** How the file is compressed (from its suffix). */
+  compression: CompressionMethod;
 }
 
-/** Compression suffixes an archive may hold; the segment they carry counts as archived. */
-const COMPRESSION_SUFFIXES = ['.gz', '.lz4', '.zst'];
-
-/** Parse an archive file name into a segment entry; null for history files and anything else. */
+/**
+ * Parse an archive file name into a segment entry: NAME, NAME.partial, and their compressed forms
+ * NAME.gz / NAME.gz.partial (pg_receivewal's order) and likewise .lz4, .zst. Null for anything else.
+ */
 export function parseArchivedName(fileName: string, segmentSize: number): ArchivedSegment | null {
-  let base = fileName;
-  for (const suffix of COMPRESSION_SUFFIXES) {
-    if (base.endsWith(suffix)) { base = base.slice(0, -suffix.length); break; }
-  }
-  const partial = base.endsWith('.partial');
-  if (partial) base = base.slice(0, -'.partial'.length);
+  const partial = fileName.endsWith('.partial');
+  const { base, method } = compressionOfName(partial ? fileName.slice(0, -'.partial'.length) : fileName);
   const parsed = parseSegmentFileName(base, segmentSize);
-  return parsed ? { name: base, fileName, timeline: parsed.timeline, segno: parsed.segno, partial } : null;
+  return parsed ? { name: base, fileName, timeline: parsed.timeline, segno: parsed.segno, partial, compression: method } : null;
 }
 
 /** Segments in the archive, newest first: higher segment number, then higher timeline, then complete before .partial. */
@@ -77,10 +76,27 @@ export function findResumePoint(fileNames: string[], segmentSize: number, notArc
   return { startLsn: segno * BigInt(segmentSize), timeline: from.timeline, from };
 }
 
-/** The newest complete, uncompressed segment of a listing (the one resume trusts), or null. */
+/** The newest complete segment of a listing (the one resume trusts), compressed or not, or null. */
 export function newestCompleteSegment(fileNames: string[], segmentSize: number): ArchivedSegment | null {
-  const complete = fileNames.map((n) => parseArchivedName(n, segmentSize)).filter((s): s is ArchivedSegment => s !== null && !s.partial && s.fileName === s.name);
+  const complete = fileNames.map((n) => parseArchivedName(n, segmentSize)).filter((s): s is ArchivedSegment => s !== null && !s.partial);
   return sortNewestFirst(complete)[0] ?? null;
+}
+
+/**
+ * A segment file's size and first `length` bytes as WAL, decompressing a compressed one whole (its
+ * size is then what it decodes to). A compressed file that does not decode to its end gives `problem`.
+ * Null size when the file is absent, or when the sink cannot read compressed files.
+ */
+export async function readSegmentHead(sink: WalSink, segment: ArchivedSegment, length: number): Promise<{ size: number | null; head: Uint8Array | null; problem?: string }> {
+  if (segment.compression === 'none') {
+    const size = sink.size ? await sink.size(segment.fileName) : null;
+    return { size, head: await sink.readHead(segment.fileName, length) };
+  }
+  const content = sink.readFile ? await sink.readFile(segment.fileName) : null;
+  if (!content) return { size: null, head: null };
+  const decoded = await decodeFrames(segment.compression, content);
+  const problem = decoded.error && !segment.partial ? `does not decompress (${decoded.error})` : undefined;
+  return { size: decoded.data.length, head: decoded.data.subarray(0, length), problem };
 }
 
 /**
@@ -89,8 +105,9 @@ export function newestCompleteSegment(fileNames: string[], segmentSize: number):
  * XLogLongPageHeaderData) with an XLOG page magic (0xD1xx in every release), the name's timeline,
  * the segment's own start as page address, and the archive's segment size.
  */
-export function segmentFileProblem(segment: ArchivedSegment, size: number | null, head: Uint8Array | null, segmentSize: number): string | null {
+export function segmentFileProblem(segment: ArchivedSegment, size: number | null, head: Uint8Array | null, segmentSize: number, decodeProblem?: string): string | null {
   if (size === null) return 'is missing';
+  if (decodeProblem) return decodeProblem;
   if (size !== segmentSize) return `is ${size} bytes, not ${segmentSize}`;
   const header = head ? decodeLongPageHeader(head) : null;
   if (!header) return 'does not start with a WAL long page header';
@@ -138,15 +155,15 @@ export function decodeLongPageHeader(head: Uint8Array): LongPageHeader | null {
 /**
  * The system identifier the archive belongs to, read from the long page header of its newest
  * segment that has one (a fresh .partial may still be zeros). Null for an archive with no segment.
- * Compressed files are skipped: their header is not readable without decompressing. `names` is the
- * sink's listing (the caller lists once and asks several questions of it).
+ * Compressed files are decompressed to read it. `names` is the sink's listing (the caller lists once
+ * and asks several questions of it).
  */
 export async function archiveSystemId(sink: WalSink, segmentSize: number, names: string[]): Promise<{ systemId: string; fileName: string } | null> {
   const segments = sortNewestFirst(
-    names.map((n) => parseArchivedName(n, segmentSize)).filter((s): s is ArchivedSegment => s !== null && s.fileName === s.name + (s.partial ? '.partial' : '')),
+    names.map((n) => parseArchivedName(n, segmentSize)).filter((s): s is ArchivedSegment => s !== null),
   );
   for (const segment of segments) {
-    const head = await sink.readHead(segment.fileName, LONG_HEADER_LENGTH);
+    const { head } = await readSegmentHead(sink, segment, LONG_HEADER_LENGTH);
     const header = head ? decodeLongPageHeader(head) : null;
     // Only a whole header counts: a .partial may hold just the first bytes of one (the rest zeros).
     if (header && isWalPageMagic(header.magic) && header.systemId !== '0' && header.segmentSize === segmentSize) {

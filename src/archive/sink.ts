@@ -64,6 +64,8 @@ export interface WalSink {
    * throws WalstreamError('ARCHIVE_LOCKED') naming the holder when another one has it.
    */
   lock?(): Promise<void>;
+  /** Optional: a whole stored file, or null when absent (reads compressed segments back). */
+  readFile?(name: string): Promise<Uint8Array | null>;
   /** Optional: size in bytes of a stored file, or null when absent (resume checks a segment is whole). */
   size?(name: string): Promise<number | null>;
   /**

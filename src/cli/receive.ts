@@ -3,16 +3,19 @@
  * (src/bin/pg_basebackup/pg_receivewal.c); where walstream differs it says so in --help.
  */
 import { Command, Option } from 'commander';
+import { parseCompression, loadCodec } from '../archive/codec.js';
 import { Archiver } from '../archiver.js';
 import { type ConnectionOptions, targetsFor } from '../conninfo.js';
 import { ReplicationConnection } from '../connection.js';
 import { WalstreamError, joinLines } from '../errors.js';
 import { formatLsn, parseLsn } from '../lsn.js';
 import { ProgressLine } from './progress.js';
+import { type LogFn, createLogger } from './log.js';
+import { type MonitoringFlags, addMonitoringOptions, logFormatOf, monitoringArchiverOptions, startMetricsFromFlags } from './monitoring.js';
 import { promptPassword } from './prompt.js';
 import { packageVersion } from './version.js';
 
-interface ReceiveFlags {
+interface ReceiveFlags extends MonitoringFlags {
   directory?: string;
   dbname?: string;
   host?: string;
@@ -34,6 +37,7 @@ interface ReceiveFlags {
   progress?: boolean;
   timeout: string;
   onArchiveError: string;
+  compress?: string;
 }
 
 /** pg_receivewal's usage errors carry this hint (pg_receivewal.c main()). */
@@ -104,6 +108,8 @@ async function receive(flags: ReceiveFlags): Promise<void> {
   if (!flags.directory && !flags.createSlot && !flags.dropSlot) {
     throw usageError('no target directory specified (add -D/--directory DIR)');
   }
+  const compression = flags.compress !== undefined ? parseCompression(flags.compress) : undefined;
+  if (compression) await loadCodec(compression.method); // a missing optional package fails before connecting
   const connection = await connectionFrom(flags);
   if (flags.createSlot || flags.dropSlot) {
     // As pg_receivewal: create or drop the slot, then exit.
@@ -119,29 +125,29 @@ async function receive(flags: ReceiveFlags): Promise<void> {
     synchronous: flags.synchronous,
     noSync: !flags.sync,
     directIo: flags.directIo,
+    compression,
     statusIntervalSeconds,
     loop: flags.loop,
     startAtServerPosition: flags.startAtServerPosition,
     timeoutSeconds,
     onArchiveError: flags.onArchiveError as 'retry' | 'exit',
+    ...monitoringArchiverOptions(flags),
   });
   let segments = 0;
   const progress = new ProgressLine(Boolean(flags.progress), () => archiver.positions()?.writeLsn ?? null, (rate) => {
     const p = archiver.positions()!;
     return `  received ${formatLsn(p.writeLsn)}  flushed ${formatLsn(p.flushLsn)}  ${rate}  timeline ${p.timeline}  ${segments} segments archived`;
   });
-  const say = (line: string) => {
-    progress.clear();
-    process.stderr.write(`walstream: ${joinLines(line)}\n`); // one line each, whatever the server's text holds
-  };
+  const say: LogFn = createLogger(logFormatOf(flags), progress); // one line each, whatever the server's text holds
   archiver.on('log', ({ level, message }) => {
-    if (level === 'warn' || flags.verbose) say(message);
+    if (level === 'warn' || flags.verbose) say(level, message);
   });
   archiver.on('segment', (s) => {
     segments++;
-    if (flags.verbose) say(`finished segment ${s.name} (timeline ${s.timeline})`);
+    if (flags.verbose) say('info', `finished segment ${s.name} (timeline ${s.timeline})`, { segment: s.name, timeline: s.timeline, lsn: s.endLsn, startLsn: s.startLsn });
   });
-  if (flags.verbose) archiver.on('history', (h) => say(`wrote history file ${h.name}`));
+  if (flags.verbose) archiver.on('history', (h) => say('info', `wrote history file ${h.name}`));
+  const metrics = await startMetricsFromFlags(archiver, flags, say);
   progress.begin();
   const stop = () => archiver.stop();
   process.once('SIGINT', stop);
@@ -150,6 +156,7 @@ async function receive(flags: ReceiveFlags): Promise<void> {
     await archiver.run();
   } finally {
     progress.end();
+    await metrics?.close();
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
   }
@@ -157,7 +164,7 @@ async function receive(flags: ReceiveFlags): Promise<void> {
 
 /** The `receive` command definition. */
 export function receiveCommand(): Command {
-  return new Command('receive')
+  return addMonitoringOptions(new Command('receive')
     .description('stream WAL from a server into an archive directory (pg_receivewal\'s flags)')
     .version(packageVersion(), '-V, --version', 'print the version and exit')
     .option('-D, --directory <dir>', 'archive directory to write WAL segments and .history files to')
@@ -166,6 +173,7 @@ export function receiveCommand(): Command {
     .option('-n, --no-loop', 'do not reconnect after a lost connection: exit with an error')
     .addOption(new Option('--no-sync', 'do not fsync (not crash-safe: for tests)'))
     .option('--no-direct-io', 'write segments through the page cache instead of O_DIRECT (which is used where the filesystem supports it)')
+    .option('-Z, --compress <method[:level]>', 'compress segments as written: gzip, lz4, zstd or none, with an optional level (gzip:9, zstd:level=3); a bare digit is gzip at that level (pg_receivewal\'s syntax). Files NAME.gz, NAME.lz4, NAME.zst')
     .option('-s, --status-interval <seconds>', 'seconds between status updates sent to the server (0 = only when asked)', '10')
     .option('-S, --slot <name>', 'replication slot to stream from (keeps the server from removing WAL not yet archived)')
     .option('--timeout <seconds>', 'take the server for dead after this long without a message, and reconnect (0 = never; a reply is asked for at half of it, like wal_receiver_timeout)', '60')
@@ -197,5 +205,5 @@ was archived) and exits 0. A restart resumes from the archive. Exit codes: 0 don
       // -W and -w share the attribute `password`; only an explicit -W (not the --no-password default) prompts.
       flags.password = flags.password === true && command.getOptionValueSource('password') === 'cli';
       await receive(flags);
-    });
+    }));
 }

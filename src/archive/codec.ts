@@ -1,0 +1,238 @@
+/**
+ * Compression of archived segments: gzip (node:zlib), lz4 (LZ4 frame format, lz4-napi) and zstd
+ * (node:zlib where the running Node has it, else @mongodb-js/zstd). A compressed segment is a sequence
+ * of independent frames (gzip members, LZ4 frames, zstd frames), one per flush: every standard tool
+ * (`gzip -d`, `lz4 -d`, `zstd -d`) decodes such a concatenation, each frame is compressed on libuv's
+ * thread pool (never on the event loop), and a file cut after any frame is a decodable prefix.
+ */
+import * as zlib from 'node:zlib';
+import { promisify } from 'node:util';
+import { Transform } from 'node:stream';
+import { WalstreamError } from '../errors.js';
+
+export type CompressionMethod = 'none' | 'gzip' | 'lz4' | 'zstd';
+
+/** A method and its level (undefined: the method's default). */
+export interface Compression {
+  method: CompressionMethod;
+  level?: number;
+}
+
+/** File name suffix of each method (pg_receivewal's for gzip and lz4). */
+export const COMPRESSION_SUFFIX: Record<CompressionMethod, string> = { none: '', gzip: '.gz', lz4: '.lz4', zstd: '.zst' };
+
+const LEVELS: Record<Exclude<CompressionMethod, 'none'>, [number, number]> = { gzip: [1, 9], lz4: [1, 1], zstd: [1, 22] };
+
+/**
+ * Parse pg_receivewal's `--compress` syntax: METHOD, METHOD:LEVEL, METHOD:level=LEVEL, or a bare digit
+ * (gzip at that level; 0 is none). Throws BAD_OPTION with a one-line message.
+ */
+export function parseCompression(spec: string): Compression {
+  const bad = (why: string) => new WalstreamError('BAD_OPTION', `invalid compression "${spec}": ${why}`);
+  const text = spec.trim().toLowerCase();
+  if (/^\d+$/.test(text)) {
+    const level = Number(text);
+    if (level === 0) return { method: 'none' };
+    if (level > 9) throw bad('a gzip level is 1-9');
+    return { method: 'gzip', level };
+  }
+  const [name, detail] = text.split(/:(.*)/s, 2) as [string, string | undefined];
+  if (!['none', 'gzip', 'lz4', 'zstd'].includes(name)) throw bad('use gzip, lz4, zstd or none, optionally with :LEVEL');
+  const method = name as CompressionMethod;
+  if (detail === undefined || detail === '') return { method };
+  if (method === 'none') throw bad('"none" takes no level');
+  const match = /^(?:level=)?(\d+)$/.exec(detail);
+  if (!match) throw bad(`unknown detail "${detail}" (only a level is supported: ${method}:level=N)`);
+  const level = Number(match[1]);
+  const [min, max] = LEVELS[method];
+  if (level < min || level > max) throw bad(`a ${method} level is ${min === max ? min : `${min}-${max}`}`);
+  return { method, level };
+}
+
+/** The method a file name's suffix says, and the name without it; null suffix means uncompressed. */
+export function compressionOfName(fileName: string): { method: CompressionMethod; base: string } {
+  for (const method of ['gzip', 'lz4', 'zstd'] as const) {
+    const suffix = COMPRESSION_SUFFIX[method];
+    if (fileName.endsWith(suffix)) return { method, base: fileName.slice(0, -suffix.length) };
+  }
+  return { method: 'none', base: fileName };
+}
+
+interface Lz4Module {
+  compressFrame(data: Uint8Array): Promise<Buffer>;
+  decompressFrame(data: Uint8Array): Promise<Buffer>;
+}
+interface ZstdModule {
+  compress(data: Buffer, level?: number): Promise<Buffer>;
+  decompress(data: Buffer): Promise<Buffer>;
+}
+
+/** Load an optional codec package, or explain how to get it. */
+async function loadOptional<T>(pkg: string, method: string): Promise<T> {
+  try {
+    return (await import(pkg)) as T;
+  } catch {
+    throw new WalstreamError('BAD_OPTION', `${method} compression needs the optional package ${pkg}, which is not installed here; install it (npm install ${pkg}) or choose another method`);
+  }
+}
+
+let lz4Module: Promise<Lz4Module> | undefined;
+let zstdModule: Promise<ZstdModule> | undefined;
+const lz4 = () => (lz4Module ??= loadOptional<Lz4Module>('lz4-napi', 'lz4'));
+
+type ZlibZstd = { zstdCompress?: (b: Buffer, o: object, cb: (e: Error | null, r: Buffer) => void) => void; zstdDecompress?: (b: Buffer, cb: (e: Error | null, r: Buffer) => void) => void; constants: Record<string, number> };
+
+/** zstd from node:zlib (Node 22.15+, 24) when present, else @mongodb-js/zstd. */
+function zstd(): Promise<ZstdModule> {
+  const z = zlib as unknown as ZlibZstd;
+  if (z.zstdCompress && z.zstdDecompress) {
+    const compress = promisify(z.zstdCompress);
+    const decompress = promisify(z.zstdDecompress);
+    return Promise.resolve({
+      compress: (data, level) => compress(data, level === undefined ? {} : { params: { [z.constants.ZSTD_c_compressionLevel!]: level } }),
+      decompress: (data) => decompress(data),
+    });
+  }
+  return (zstdModule ??= loadOptional<ZstdModule>('@mongodb-js/zstd', 'zstd'));
+}
+
+const gzipAsync = promisify(zlib.gzip);
+const gunzipAsync = promisify(zlib.gunzip);
+
+/** Make sure the method's codec can be loaded (at start-up, so a missing package fails before streaming). */
+export async function loadCodec(method: CompressionMethod): Promise<void> {
+  if (method === 'lz4') await lz4();
+  if (method === 'zstd') await zstd();
+}
+
+/** Compress `data` into one complete frame (gzip member, LZ4 frame, zstd frame), off the event loop. */
+export async function compressFrame(compression: Compression, data: Uint8Array): Promise<Buffer> {
+  const input = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  switch (compression.method) {
+    case 'gzip': return gzipAsync(input, { level: compression.level ?? zlib.constants.Z_DEFAULT_COMPRESSION });
+    case 'lz4': return (await lz4()).compressFrame(input);
+    case 'zstd': return (await zstd()).compress(input, compression.level ?? 3);
+    case 'none': return Buffer.from(input);
+  }
+}
+
+/**
+ * The whole content of an archived file, decompressed according to its name's suffix (returned as is
+ * when uncompressed). Throws ARCHIVE_DAMAGED naming the file when it does not decode to the end.
+ */
+export async function decompressFile(fileName: string, data: Buffer): Promise<Buffer> {
+  const { method } = compressionOfName(fileName.replace(/\.partial$/, ''));
+  if (method === 'none') return data;
+  const result = await decodeFrames(method, data);
+  if (result.error) throw new WalstreamError('ARCHIVE_DAMAGED', `could not decompress "${fileName}": ${result.error}`);
+  return result.data;
+}
+
+/**
+ * Everything decodable from the start of a possibly cut file (a .partial left by a crash): the data of
+ * its whole frames, and why decoding stopped, if it did before the end.
+ */
+export async function decodeFrames(method: CompressionMethod, bytes: Uint8Array): Promise<{ data: Buffer; error?: string }> {
+  const data = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (method === 'none') return { data };
+  if (method === 'gzip') return gunzipPrefix(data);
+  const parts: Buffer[] = [];
+  let offset = 0;
+  while (offset < data.length) {
+    const end = method === 'lz4' ? lz4FrameEnd(data, offset) : zstdFrameEnd(data, offset);
+    if (typeof end === 'string') return { data: Buffer.concat(parts), error: `${end} at byte ${offset}` };
+    const frame = data.subarray(offset, end);
+    try {
+      parts.push(method === 'lz4' ? await (await lz4()).decompressFrame(frame) : await (await zstd()).decompress(frame));
+    } catch (err) {
+      return { data: Buffer.concat(parts), error: `bad frame at byte ${offset} (${(err as Error).message})` };
+    }
+    offset = end;
+  }
+  return { data: Buffer.concat(parts) };
+}
+
+/** Concatenated gzip members; a cut or damaged tail ends the output where it stops decoding. */
+async function gunzipPrefix(data: Buffer): Promise<{ data: Buffer; error?: string }> {
+  try {
+    return { data: await gunzipAsync(data) };
+  } catch (err) {
+    // Decode again, keeping what came out before the fault (the thread pool gives all or nothing).
+    const parts: Buffer[] = [];
+    const gunzip = zlib.createGunzip();
+    gunzip.on('data', (chunk: Buffer) => parts.push(chunk));
+    await new Promise<void>((resolve) => {
+      gunzip.on('error', () => resolve());
+      gunzip.on('end', () => resolve());
+      gunzip.end(data);
+    });
+    return { data: Buffer.concat(parts), error: (err as Error).message };
+  }
+}
+
+/** End offset of the LZ4 frame starting at `offset` (lz4_Frame_format.md), or why there is none. */
+function lz4FrameEnd(data: Buffer, offset: number): number | string {
+  if (offset + 7 > data.length) return 'cut LZ4 frame header';
+  if (data.readUInt32LE(offset) !== 0x184d2204) return 'not an LZ4 frame';
+  const flags = data[offset + 4]!;
+  if (flags >> 6 !== 1) return 'unknown LZ4 frame version';
+  const blockChecksum = (flags & 0x10) !== 0;
+  let pos = offset + 6 + ((flags & 0x08) ? 8 : 0) + ((flags & 0x01) ? 4 : 0) + 1;
+  for (;;) {
+    if (pos + 4 > data.length) return 'cut LZ4 frame';
+    const size = data.readUInt32LE(pos) & 0x7fffffff;
+    pos += 4;
+    if (size === 0) break;
+    pos += size + (blockChecksum ? 4 : 0);
+  }
+  if (flags & 0x04) pos += 4;
+  return pos > data.length ? 'cut LZ4 frame' : pos;
+}
+
+/** End offset of the zstd frame starting at `offset` (RFC 8878 section 3.1), or why there is none. */
+function zstdFrameEnd(data: Buffer, offset: number): number | string {
+  if (offset + 5 > data.length) return 'cut zstd frame header';
+  const magic = data.readUInt32LE(offset);
+  if ((magic & 0xfffffff0) === 0x184d2a50) {
+    const end = offset + 8 + (offset + 8 <= data.length ? data.readUInt32LE(offset + 4) : 0);
+    return end > data.length ? 'cut zstd skippable frame' : end;
+  }
+  if (magic !== 0xfd2fb528) return 'not a zstd frame';
+  const descriptor = data[offset + 4]!;
+  const singleSegment = (descriptor & 0x20) !== 0;
+  const fcsFlag = descriptor >> 6;
+  const dictBytes = [0, 1, 2, 4][descriptor & 0x03]!;
+  const fcsBytes = [singleSegment ? 1 : 0, 2, 4, 8][fcsFlag]!;
+  let pos = offset + 5 + (singleSegment ? 0 : 1) + dictBytes + fcsBytes;
+  for (;;) {
+    if (pos + 3 > data.length) return 'cut zstd frame';
+    const header = data.readUIntLE(pos, 3);
+    const type = (header >> 1) & 0x03;
+    const size = header >> 3;
+    if (type === 3) return 'bad zstd block';
+    pos += 3 + (type === 1 ? 1 : size);
+    if (header & 1) break;
+  }
+  if (descriptor & 0x04) pos += 4;
+  return pos > data.length ? 'cut zstd frame' : pos;
+}
+
+/**
+ * A Transform that decodes a whole lz4 or zstd file at its end (their packages decode whole frames,
+ * not streams): memory is one compressed plus one decoded segment. Fails on a cut or damaged file.
+ */
+export function wholeFileDecoder(method: 'lz4' | 'zstd'): Transform {
+  const chunks: Buffer[] = [];
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      chunks.push(chunk);
+      callback();
+    },
+    flush(callback) {
+      decodeFrames(method, Buffer.concat(chunks)).then(
+        ({ data, error }) => callback(error ? new Error(error) : null, error ? undefined : data),
+        (err: Error) => callback(err),
+      );
+    },
+  });
+}
