@@ -5,13 +5,15 @@
  * (frames) → StreamSession (batches) → here → SegmentConsumer (segments) → WalSink (files).
  */
 import type { SegmentConsumer } from './segments.js';
-import type { StreamOutcome, StreamSession } from './stream.js';
+import type { StreamOutcome, StreamSession, WalBatch } from './stream.js';
 
 export interface ArchiveSessionOptions {
   /** Flush and report after every batch of WAL (a synchronous standby). */
   synchronous: boolean;
   /** The flush position is reported (a slot or synchronous mode): flush before answering the server. */
   reportFlush: boolean;
+  /** Called with each batch before its WAL is written (monitoring: bytes received, the server's WAL end). */
+  onBatch?: (batch: WalBatch) => void;
 }
 
 /**
@@ -22,6 +24,7 @@ export interface ArchiveSessionOptions {
 export async function archiveSession(session: StreamSession, consumer: SegmentConsumer, options: ArchiveSessionOptions): Promise<StreamOutcome> {
   try {
     for await (const batch of session) {
+      options.onBatch?.(batch);
       for (const piece of batch.pieces) {
         const wrote = consumer.onData(piece.walStart, piece.data);
         if (wrote) await wrote; // the sink is busy: the socket rests until it is done

@@ -19,6 +19,10 @@ import { isWalPageMagic } from './page-check.js';
 import { explainServerError } from './server-errors.js';
 import { defaultStart } from './start-position.js';
 import { checkServer } from './server-check.js';
+import { type ArchiverState, type ArchiverStatus, StatusTracker } from './archiver-status.js';
+import { SlotMonitor } from './slot-monitor.js';
+import type { SlotReport } from './slot-probe.js';
+import { gapMarkerName } from './archive/gaps.js';
 
 export interface ArchiverOptions {
   /** Where to connect: libpq-style fields, or a libpq connection string / URI. */
@@ -64,6 +68,18 @@ export interface ArchiverOptions {
    * rejects run() at once. Either way nothing not on disk is reported to the server.
    */
   onArchiveError?: 'retry' | 'exit';
+  /**
+   * Seconds between checks of what the slot holds back on the server (a short SQL connection each
+   * time; see slot-probe.ts). Default 0 (no checks), or 10 when maxSlotRetained is given.
+   */
+  slotCheckIntervalSeconds?: number;
+  /** Bytes the slot may hold back on the server before walstream warns (once a minute) or releases it. */
+  maxSlotRetained?: bigint;
+  /**
+   * Over maxSlotRetained: 'warn' (default) only warns; 'release' advances the slot to the server's
+   * position (the server may then remove WAL the archive lacks) and records the gap in the archive.
+   */
+  onSlotLimit?: 'warn' | 'release';
 }
 
 /** Events: 'segment' (CompletedSegment), 'history' ({ name, timeline }), 'log' ({ level, message }), 'timeline' ({ timeline, startLsn }). */
@@ -72,6 +88,12 @@ export interface ArchiverEvents {
   history: [{ name: string; timeline: number }];
   timeline: [{ timeline: number; startLsn: bigint }];
   log: [{ level: 'info' | 'warn' | 'debug'; message: string }];
+  /** The archiver's state changed (see status()). */
+  state: [{ state: ArchiverState; previous: ArchiverState }];
+  /** A slot check (slotCheckIntervalSeconds) read the slot. */
+  slot: [SlotReport];
+  /** A gap was recorded in the archive: WAL [fromLsn, toLsn) on `timeline` is missing (marker: its file name). */
+  gap: [{ timeline: number; fromLsn: bigint; toLsn: bigint; marker: string }];
 }
 
 const MAX_BACKOFF_MS = 10_000;
@@ -120,11 +142,17 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
   private streamedOnce = false;
   /** Whether the latest connection made WAL durable: a healthy session, after which backoff starts over. */
   private sessionFlushed = false;
+  private readonly tracker: StatusTracker;
+  private target: ConnectionTarget;
+  /** Where a slot release (onSlotLimit 'release') moved the slot: the next session starts there, leaving a gap. */
+  private releasedTo: bigint | null = null;
 
   constructor(options: ArchiverOptions) {
     super();
     this.options = options;
     this.targets = targetsFor(options.connection, options.env, options.applicationName);
+    this.target = this.targets[0]!;
+    this.tracker = new StatusTracker(options.slot, (state, previous) => this.emit('state', { state, previous }));
     if (options.sink) this.sink = options.sink;
     else if (options.directory) this.sink = new DirectorySink(options.directory, { noSync: options.noSync, preallocate: options.synchronous, directIo: options.directIo, compression: options.compression });
     else throw new WalstreamError('BAD_OPTION', 'no archive given: pass `directory` (or `sink`)');
@@ -134,6 +162,15 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
   positions(): { writeLsn: bigint; flushLsn: bigint; timeline: number } | null {
     const c = this.consumer;
     return c ? { writeLsn: c.writeLsn(), flushLsn: c.flushLsn(), timeline: c.timeline } : null;
+  }
+
+  /**
+   * The figures monitoring needs (what /metrics and /status show): state, positions, counters, the
+   * last error, the latest slot check. A snapshot; call again for fresh figures.
+   */
+  status(): ArchiverStatus {
+    const failures = (this as { verifyFailures?: unknown }).verifyFailures; // set by receive --verify, when present
+    return this.tracker.snapshot(this.positions(), typeof failures === 'number' ? failures : null);
   }
 
   /** Ask run() to finish: the segment in progress is made durable as .partial, a final status is sent. */
@@ -147,6 +184,7 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
 
   /** A listener that throws is reported (a 'log' warning), not allowed to stall the flush position. */
   private emitSegment(segment: CompletedSegment): void {
+    this.tracker.segment(segment.name);
     try {
       this.emit('segment', segment);
     } catch (err) {
@@ -157,9 +195,13 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
   /** Run until endLsn or stop(); rejects on a fatal error (or any error when loop is false). */
   async run(): Promise<void> {
     await this.sink.check?.();
+    const monitor = this.slotMonitor();
+    monitor?.start();
     try {
       await this.runLoop();
     } finally {
+      await monitor?.stop();
+      this.tracker.setState('stopped');
       await this.sink.close?.();
     }
   }
@@ -169,9 +211,12 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
     let targetIndex = 0;
     let archiveWarnedAt = -Infinity;
     let locked = false;
+    let attempts = 0;
     for (;;) {
       if (this.abort.signal.aborted) return;
-      const target = this.targets[targetIndex % this.targets.length];
+      const target = this.targets[targetIndex % this.targets.length]!;
+      this.tracker.connecting(target.host, target.port, attempts++ > 0);
+      this.target = target;
       this.sessionFlushed = false;
       try {
         // Locked inside the loop: a lock file that cannot be written (a full disk) is an archive
@@ -186,6 +231,7 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
       } catch (err) {
         if (this.abort.signal.aborted) return;
         const explained = explainServerError(err);
+        this.tracker.failed((explained as Error)?.message ?? String(explained));
         if (this.sessionFlushed) backoffMs = 1000; // after a healthy session, a new outage starts over
         if (explained instanceof WalstreamError && explained.code === 'ARCHIVE_IO') {
           if (this.options.onArchiveError === 'exit' || this.options.loop === false) throw explained;
@@ -263,7 +309,16 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
             timeoutMs,
             signal: this.abort.signal,
           });
-          outcome = await archiveSession(session, consumer, { synchronous: Boolean(this.options.synchronous), reportFlush });
+          this.tracker.streaming(timeline);
+          outcome = await archiveSession(session, consumer, {
+            synchronous: Boolean(this.options.synchronous), reportFlush,
+            onBatch: (batch) => {
+              const last = batch.pieces[batch.pieces.length - 1];
+              let bytes = 0;
+              for (const piece of batch.pieces) bytes += piece.data.length;
+              this.tracker.received(bytes, last ? last.walStart + BigInt(last.data.length) : null, batch.serverWalEnd);
+            },
+          });
           this.streamedOnce = true;
         } finally {
           // WAL arrived: the configuration works, even if this session then ends in a lost connection
@@ -326,7 +381,9 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
   /** pg_receivewal's order: the archive, then the slot's restart_lsn (PG ≥ 15), then the server's position. */
   private async startPosition(conn: ReplicationConnection, identity: { timeline: number; xlogPos: bigint }, segmentSize: number, version: number, archived: string[], setAside: string[]): Promise<{ startLsn: bigint; timeline: number }> {
     const resume = findResumePoint(archived, segmentSize, setAside);
-    if (resume && this.options.startAtServerPosition) {
+    const released = this.releasedTo !== null && resume !== null && this.releasedTo > resume.startLsn;
+    if (!released) this.releasedTo = null;
+    if (resume && (this.options.startAtServerPosition || released)) {
       this.log('warn', `not resuming after ${resume.from.fileName}: starting at the server's position leaves a gap in the archive`);
       // A .partial left before the gap would otherwise be where a later restart resumes (findResumePoint).
       if (resume.from.partial && archived.includes(resume.from.fileName) && this.sink.setAside) {
@@ -337,7 +394,38 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
       this.log('debug', `resuming after ${resume.from.fileName} in the archive`);
       return { startLsn: resume.startLsn, timeline: resume.timeline };
     }
-    return defaultStart(conn, identity, this.options.slot, segmentSize, version);
+    const start = await defaultStart(conn, identity, this.options.slot, segmentSize, version);
+    if (resume && start.startLsn > resume.startLsn) await this.recordGap(resume.timeline, resume.startLsn, start.startLsn);
+    this.releasedTo = null; // kept until the gap is recorded: a failed write tries again at the next connection
+    return start;
+  }
+
+  /** Mark WAL [fromLsn, toLsn) as knowingly missing from the archive (archive/gaps.ts). */
+  private async recordGap(timeline: number, fromLsn: bigint, toLsn: bigint): Promise<void> {
+    const marker = gapMarkerName(timeline, fromLsn, toLsn);
+    await this.sink.writeFile(marker, new Uint8Array(0));
+    this.tracker.gapRecorded();
+    this.log('warn', `the archive has a gap: WAL from ${formatLsn(fromLsn)} to ${formatLsn(toLsn)} (timeline ${timeline}) is missing; recorded as ${marker}`);
+    this.emit('gap', { timeline, fromLsn, toLsn, marker });
+  }
+
+  /** The slot guard (slotCheckIntervalSeconds, maxSlotRetained), or null when not asked for. */
+  private slotMonitor(): SlotMonitor | null {
+    const slot = this.options.slot;
+    const seconds = this.options.slotCheckIntervalSeconds ?? (this.options.maxSlotRetained !== undefined ? 10 : 0);
+    if (!slot || seconds <= 0) return null;
+    return new SlotMonitor({
+      slot, intervalMs: seconds * 1000, maxRetained: this.options.maxSlotRetained, onLimit: this.options.onSlotLimit,
+      target: () => this.target,
+      timeoutMs: (this.options.timeoutSeconds ?? 60) * 1000 || 60_000,
+      log: (level, message) => this.log(level, message),
+      checked: (report) => {
+        this.tracker.slotChecked(report);
+        this.emit('slot', report);
+      },
+      released: (_from, to) => { this.releasedTo = to; },
+      reason: () => this.tracker.snapshot(null, null).lastError,
+    });
   }
 
   /** Fetch the server timeline's history file (and its ancestors') when the archive lacks it. */

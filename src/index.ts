@@ -19,3 +19,10 @@ export { type ConnectionOptions, parseConnectionString, redactConnectionString }
 export { restoreWalFile } from './restore.js';
 export { cleanupArchive } from './archive/cleanup.js';
 export { findResumePoint, decodeLongPageHeader, type ResumePoint, type LongPageHeader } from './archive/scan.js';
+export { type ArchiverStatus, type ArchiverState, statusToJson, isHealthy } from './archiver-status.js';
+export { archiverRegistry, type StatusSource } from './metrics.js';
+export { startMonitoringServer, type MonitoringServer, type MonitoringServerOptions } from './metrics-server.js';
+export { probeSlot, type SlotReport } from './slot-probe.js';
+export { checkArchive, type CheckOptions, type CheckResult, type Threshold } from './archive-check.js';
+export { readArchiveReport, type ArchiveReport, type ArchiveGap } from './archive/archive-status.js';
+export { listGapMarkers, parseGapMarker, gapMarkerName, type GapMarker } from './archive/gaps.js';

@@ -21,6 +21,7 @@ import { type ConnectionOptions, resolveTargets } from '../conninfo.js';
 import { ReplicationConnection } from '../connection.js';
 import { WalstreamError } from '../errors.js';
 import { formatLsn, segmentStart } from '../lsn.js';
+import { parseByteSize } from '../units.js';
 
 interface BenchFlags {
   dbname?: string;
@@ -40,17 +41,6 @@ const KiB = 1024;
 const MiB = 1024 * KiB;
 const GiB = 1024 * MiB;
 const APPLICATION_NAME = 'walstream_bench';
-
-/** "2GB", "512MB", "100 MiB", "1e9", "1073741824": bytes. Units are 1024-based, as in PostgreSQL. */
-function parseByteSize(text: string): number {
-  const match = /^\s*(\d+(?:\.\d+)?(?:e\d+)?)\s*(B|kB|KB|KiB|MB|MiB|GB|GiB|TB|TiB)?\s*$/i.exec(text);
-  const units: Record<string, number> = { b: 1, kb: KiB, kib: KiB, mb: MiB, mib: MiB, gb: GiB, gib: GiB, tb: 1024 * GiB, tib: 1024 * GiB };
-  const bytes = match ? Math.floor(Number(match[1]) * units[(match[2] ?? 'b').toLowerCase()]!) : NaN;
-  if (!Number.isSafeInteger(bytes) || bytes <= 0) {
-    throw new WalstreamError('BAD_OPTION', `invalid size "${text}" for --bytes: give a positive size such as 2GB, 512MB or 1073741824`);
-  }
-  return bytes;
-}
 
 interface StartPoint {
   startLsn: bigint;
@@ -96,7 +86,7 @@ function archiveDirectory(flags: BenchFlags): { dir: string; temporary: boolean 
 }
 
 async function bench(flags: BenchFlags): Promise<void> {
-  const bytes = parseByteSize(flags.bytes);
+  const bytes = parseByteSize(flags.bytes, '--bytes');
   if (flags.sink === 'null' && flags.directory) throw new WalstreamError('BAD_OPTION', '-D/--directory needs --sink dir');
   const connection: ConnectionOptions = { connectionString: flags.dbname, host: flags.host, port: flags.port, user: flags.username };
   const targets = resolveTargets(connection, process.env, APPLICATION_NAME);

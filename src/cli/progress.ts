@@ -3,14 +3,11 @@
  * nothing at all when stderr is not a terminal (logs and pipes stay clean).
  */
 
-const MiB = 1024 * 1024;
+import { formatBytes } from '../units.js';
 
-/** Bytes as a short human figure ("512 KiB", "1.5 MiB", "2.00 GiB"). */
-export function formatBytes(bytes: number): string {
-  if (bytes >= 1024 * MiB) return `${(bytes / 1024 / MiB).toFixed(2)} GiB`;
-  if (bytes >= MiB) return `${(bytes / MiB).toFixed(1)} MiB`;
-  return `${(bytes / 1024).toFixed(0)} KiB`;
-}
+export { formatBytes };
+
+const MiB = 1024 * 1024;
 
 /** Draws `render(rate)` where rate is MiB/s over the last two seconds of `position()`. */
 export class ProgressLine {

@@ -7,7 +7,7 @@ import { parseCompression, loadCodec } from '../archive/codec.js';
 import { Archiver } from '../archiver.js';
 import { type ConnectionOptions, targetsFor } from '../conninfo.js';
 import { ReplicationConnection } from '../connection.js';
-import { WalstreamError, joinLines } from '../errors.js';
+import { WalstreamError } from '../errors.js';
 import { formatLsn, parseLsn } from '../lsn.js';
 import { ProgressLine } from './progress.js';
 import { type LogFn, createLogger } from './log.js';
