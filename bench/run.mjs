@@ -21,6 +21,9 @@
  *   lag      steady state under pgbench: each tool follows the server (-S slot -s 1) while
  *            pgbench -T N -c C runs; pg_current_wal_flush_lsn() - sent/write/flush_lsn from
  *            pg_stat_replication is sampled every 100 ms (p50/p99/max)
+ *   compress catch-up of pgbench-made WAL (realistic compressibility, not the repeated rows above), fsync
+ *            on both: -Z lz4 and -Z gzip:6 on both tools, -Z zstd on walstream (pg_receivewal has none);
+ *            MiB/s and archive bytes per WAL byte
  *   sync     pgbench TPS with each tool as the only synchronous standby (--synchronous,
  *            application_name=walstream_bench, synchronous_standby_names = 'walstream_bench'),
  *            and without any standby for reference
@@ -58,7 +61,7 @@ const CLI = path.join(ROOT, 'dist', 'cli', 'main.js');
 const NULL_SINK = path.join(HERE, 'null-sink.mjs');
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
-const SECTIONS = ['catchup', 'nosync', 'ceiling', 'wire', 'lag', 'sync', 'rss'];
+const SECTIONS = ['catchup', 'nosync', 'ceiling', 'wire', 'lag', 'sync', 'rss', 'compress'];
 const SYNC_NAME = 'walstream_bench';
 
 // ---------------------------------------------------------------------------------------------
@@ -254,12 +257,22 @@ function catchupContenders() {
   return list;
 }
 
+/** The compress section's contenders: the same level on both tools where both have the method. */
+function compressContenders() {
+  return [
+    { key: 'walstream', mode: 'lz4' }, { key: 'pg_receivewal', mode: 'lz4' },
+    { key: 'walstream', mode: 'gzip' }, { key: 'pg_receivewal', mode: 'gzip' },
+    { key: 'walstream', mode: 'zstd' },
+  ];
+}
+const COMPRESS_FLAGS = { lz4: ['-Z', 'lz4'], gzip: ['-Z', 'gzip:6'], zstd: ['-Z', 'zstd:3'] };
+
 function catchupCommand(c, dir, slot, end, { start, timeline }) {
   const endText = formatLsn(end);
   const app = `application_name=bench_${c.key}`;
   if (c.key === 'null_sink') return [process.execPath, [NULL_SINK, cluster.conninfo(app), slot, endText]];
   if (c.key === 'c_receiver') return [cReceiver.path, [cluster.conninfo(`${app} replication=true`), slot, formatLsn(start), String(timeline), endText]];
-  const args = ['-D', dir, '-S', slot, '-E', endText, '-n', '-d', cluster.conninfo(app), ...(c.mode === 'nosync' ? ['--no-sync'] : [])];
+  const args = ['-D', dir, '-S', slot, '-E', endText, '-n', '-d', cluster.conninfo(app), ...(c.mode === 'nosync' ? ['--no-sync'] : []), ...(COMPRESS_FLAGS[c.mode] ?? [])];
   return c.key === 'walstream' ? [process.execPath, [CLI, 'receive', ...args]] : [receivewal, args];
 }
 
@@ -283,8 +296,25 @@ async function generateWal(bytes) {
   }
 }
 
-async function catchup() {
-  const contenders = catchupContenders();
+/**
+ * Write at least `bytes` of WAL the way a database does: pgbench -i, then pgbench transactions (with
+ * a checkpoint now and then, so full-page images come in as they do in production).
+ */
+async function generatePgbenchWal(bytes) {
+  const started = performance.now();
+  const lsn = async () => parseLsn((await cluster.query('select pg_current_wal_lsn()::text as l'))[0].l);
+  const start = await lsn();
+  const common = ['-h', cluster.host, '-p', String(cluster.port), '-U', 'postgres', 'postgres'];
+  await run(pgbench, ['-i', '-s', String(scale), '-q', ...common], { timeoutMs: 600_000 });
+  while ((await lsn()) - start < BigInt(Math.ceil(bytes))) {
+    await cluster.query('checkpoint');
+    await run(pgbench, ['-n', '-T', '10', '-c', String(clients), '-j', String(Math.min(clients, os.cpus().length)), ...common],
+      { timeoutMs: 120_000, env: { ...process.env, PGOPTIONS: '-c synchronous_commit=off' } });
+  }
+  return { bytes: Number((await lsn()) - start), seconds: (performance.now() - started) / 1000 };
+}
+
+async function catchup(contenders = catchupContenders(), generate = generateWal) {
   const slots = [];
   for (let r = 0; r < runs; r++) {
     for (const c of runOrder(contenders, r)) {
@@ -294,7 +324,7 @@ async function catchup() {
     }
   }
   log(`created ${slots.length} slots at ${formatLsn(slots[0].restart)}; generating ${gb} GiB of WAL`);
-  const generated = await generateWal(gb * GiB);
+  const generated = await generate(gb * GiB);
   log(`generated ${(generated.bytes / GiB).toFixed(2)} GiB of WAL in ${generated.seconds.toFixed(1)} s; checkpoint`);
   await cluster.query('checkpoint');
   const [{ timeline_id: timeline }] = await cluster.query('select timeline_id from pg_control_checkpoint()');
@@ -328,7 +358,7 @@ async function catchup() {
     if (dir) rmSync(dir, { recursive: true, force: true });
     await cluster.query('select pg_drop_replication_slot($1)', [slot.name]);
     if (r.code !== 0) throw new Error(`${c.key} (${c.mode}) run ${slot.run} exited with ${r.code ?? r.signal}${r.timedOut ? ' (timed out)' : ''}\n${r.stderr}${r.stdout}`);
-    const completeSegments = archive ? archive.names.filter((n) => /^[0-9A-F]{24}$/.test(n)).length : null;
+    const completeSegments = archive ? archive.names.filter((n) => /^[0-9A-F]{24}(\.gz|\.lz4|\.zst)?$/.test(n)).length : null;
     if (archive && completeSegments !== expectedSegments) {
       log(`warning: ${c.key} (${c.mode}) run ${slot.run} archived ${completeSegments} complete segments, expected ${expectedSegments}: ${archive.names.slice(-3).join(' ')}`);
     }
@@ -341,6 +371,7 @@ async function catchup() {
       // zero-fills each segment first, walstream writes it once.
       diskWritesPerWalByte: r.writeBytes === undefined ? undefined : r.writeBytes / bytes,
       droppedCaches: dropped, completeSegments, archiveFiles: archive?.files ?? null,
+      archiveBytesPerWalByte: archive ? archive.total / bytes : null,
       // Exact user/system split from our cutime/cstime across the run (the polled split above can miss
       // the last 20 ms, which matters for the C receiver's few hundredths of a second).
       userSecondsReaped: reapedAfter.user - reapedBefore.user, systemSecondsReaped: reapedAfter.system - reapedBefore.system,
@@ -353,7 +384,7 @@ async function catchup() {
     records.push(record);
     log(`run ${slot.run + 1}/${runs} ${c.key.padEnd(13)} ${c.mode.padEnd(6)} ${r.wallSeconds.toFixed(2).padStart(6)} s  ${record.mibPerSecond.toFixed(0).padStart(5)} MiB/s  CPU ${r.cpuSeconds.toFixed(2)} s (user ${r.userSeconds.toFixed(2)}, sys ${r.systemSeconds.toFixed(2)})  peak RSS ${record.peakRssMiB?.toFixed(0) ?? '?'} MiB`);
   }
-  await cluster.query('drop table if exists walgen, walgen_tail');
+  await cluster.query('drop table if exists walgen, walgen_tail, pgbench_accounts, pgbench_branches, pgbench_tellers, pgbench_history');
   return { start: formatLsn(start), end: formatLsn(end), timeline, bytes, generated, runs: records };
 }
 
@@ -662,6 +693,20 @@ function summarize() {
     rows.push([`  tool CPU s during the ${pgbenchSeconds} s pgbench`, fmt(ca, 2), fmt(cb, 2), ratio(ca, cb)]);
     summary.sync_tps = { walstream: a, pg_receivewal: b, none, paired };
   }
+  if (result.compress) {
+    const list = result.compress.runs;
+    const get = (tool, mode, field) => pick(list, (x) => x.tool === tool && x.mode === mode, (x) => x[field]);
+    for (const mode of ['lz4', 'gzip', 'zstd']) {
+      const a = get('walstream', mode, 'mibPerSecond');
+      const b = get('pg_receivewal', mode, 'mibPerSecond');
+      rows.push([`pgbench WAL, -Z ${COMPRESS_FLAGS[mode][1]} catch-up, fsync (MiB/s)`, fmt(a, 0), b ? fmt(b, 0) : 'no such method', ratio(a, b)]);
+      if (b) rows.push(pairedRow(pairedRatios(list, (x) => x.mode === mode, 'mibPerSecond')));
+      const sa = get('walstream', mode, 'archiveBytesPerWalByte');
+      const sb = get('pg_receivewal', mode, 'archiveBytesPerWalByte');
+      rows.push([`  archive bytes per WAL byte`, fmt(sa, 3), sb ? fmt(sb, 3) : '', ratio(sa, sb)]);
+      summary[`compress_${mode}`] = { walstream: a, pg_receivewal: b, sizeWalstream: sa, sizePgReceivewal: sb, paired: pairedRatios(list, (x) => x.mode === mode, 'mibPerSecond') };
+    }
+  }
   const wire = only.has('wire') ? summarizeWire() : null;
   if (wire) summary.wire = wire.summary;
   return { rows, summary, wire };
@@ -761,6 +806,7 @@ const began = performance.now();
 let failed = null;
 try {
   if (only.has('catchup') || only.has('nosync') || only.has('ceiling') || only.has('wire') || only.has('rss')) result.catchup = await catchup();
+  if (only.has('compress')) result.compress = await catchup(compressContenders(), generatePgbenchWal);
   if (only.has('lag')) result.lag = await lag();
   if (only.has('sync')) result.sync = await sync();
 } catch (err) {

@@ -19,6 +19,14 @@ export const FRAME_BYTES = 1 << 20;
 /** Frames being compressed at once (libuv's thread pool has 4 threads). */
 const MAX_FRAMES_IN_FLIGHT = 4;
 
+/**
+ * Frame buffers handed back once compressed, for the next frame of any segment: a new 1 MiB buffer per
+ * frame is memory outside V8's heap that a garbage collection returns only much later.
+ */
+const spareFrames: Buffer[] = [];
+const takeFrameBuffer = () => spareFrames.pop() ?? Buffer.allocUnsafe(FRAME_BYTES);
+const giveFrameBuffer = (buffer: Buffer) => { if (spareFrames.length < MAX_FRAMES_IN_FLIGHT * 2) spareFrames.push(buffer); };
+
 /** What the writer needs of its archive. */
 export interface CompressedFileHost {
   readonly noSync: boolean;
@@ -43,7 +51,7 @@ export interface CompressedSegmentPaths {
 }
 
 export class CompressedSegmentWriter implements WalSegmentWriter {
-  private staging: Buffer = Buffer.allocUnsafe(FRAME_BYTES);
+  private staging: Buffer = takeFrameBuffer();
   private staged = 0;
   /** Uncompressed bytes accepted by write(), and those whose frames are in the file. */
   private accepted = 0;
@@ -94,13 +102,13 @@ export class CompressedSegmentWriter implements WalSegmentWriter {
   /** Hand the frame being filled to the compressor; its output is appended after the frames before it. */
   private closeFrame(): void {
     if (this.staged === 0) return;
-    const input = this.staging.subarray(0, this.staged);
+    const buffer = this.staging;
     const inputLength = this.staged;
-    this.staging = Buffer.allocUnsafe(FRAME_BYTES);
+    this.staging = takeFrameBuffer();
     this.staged = 0;
     this.framesInFlight++;
-    const compressed = compressFrame(this.compression, input);
-    compressed.catch(() => {}); // reported through the chain below
+    const compressed = compressFrame(this.compression, buffer.subarray(0, inputLength));
+    compressed.then(() => giveFrameBuffer(buffer), () => {}); // errors are reported through the chain below
     this.appendChain = this.appendChain.then(async () => {
       try {
         if (this.failure) return;
@@ -150,6 +158,7 @@ export class CompressedSegmentWriter implements WalSegmentWriter {
     const durable = this.durable();
     return durable.then(
       async () => {
+        giveFrameBuffer(this.staging);
         await closeFd(this.fd);
         try {
           if (mode === 'complete') {
