@@ -152,22 +152,52 @@ export async function decodeFrames(method: CompressionMethod, bytes: Uint8Array)
   return { data: Buffer.concat(parts) };
 }
 
-/** Concatenated gzip members; a cut or damaged tail ends the output where it stops decoding. */
+/**
+ * Concatenated gzip members; decoding stops at the first member that is cut or damaged. Only whole
+ * members count (their CRC-32 and length trailer checked), so a torn tail never adds bytes.
+ */
 async function gunzipPrefix(data: Buffer): Promise<{ data: Buffer; error?: string }> {
   try {
     return { data: await gunzipAsync(data) };
   } catch (err) {
-    // Decode again, keeping what came out before the fault (the thread pool gives all or nothing).
     const parts: Buffer[] = [];
-    const gunzip = zlib.createGunzip();
-    gunzip.on('data', (chunk: Buffer) => parts.push(chunk));
-    await new Promise<void>((resolve) => {
-      gunzip.on('error', () => resolve());
-      gunzip.on('end', () => resolve());
-      gunzip.end(data);
-    });
+    let offset = 0;
+    while (offset < data.length) {
+      const member = gzipMember(data, offset);
+      if (typeof member === 'string') return { data: Buffer.concat(parts), error: `${member} at byte ${offset}` };
+      parts.push(member.data);
+      offset = member.end;
+    }
     return { data: Buffer.concat(parts), error: (err as Error).message };
   }
+}
+
+/** One gzip member (RFC 1952) at `offset`: its data and where it ends, or why it is not whole. */
+function gzipMember(data: Buffer, offset: number): { data: Buffer; end: number } | string {
+  if (offset + 18 > data.length) return 'cut gzip member';
+  if (data[offset] !== 0x1f || data[offset + 1] !== 0x8b || data[offset + 2] !== 8) return 'not a gzip member';
+  const flags = data[offset + 3]!;
+  let pos = offset + 10;
+  if (flags & 0x04) pos += 2 + (pos + 2 <= data.length ? data.readUInt16LE(pos) : 0); // FEXTRA
+  for (const bit of [0x08, 0x10]) { // FNAME, FCOMMENT: zero-terminated
+    if (flags & bit) {
+      const zero = data.indexOf(0, pos);
+      if (zero < 0) return 'cut gzip header';
+      pos = zero + 1;
+    }
+  }
+  if (flags & 0x02) pos += 2; // FHCRC
+  let inflated: { buffer: Buffer; engine: zlib.Inflate };
+  try {
+    inflated = zlib.inflateRawSync(data.subarray(pos), { info: true }) as unknown as { buffer: Buffer; engine: zlib.Inflate };
+  } catch (err) {
+    return `bad gzip member (${(err as Error).message})`;
+  }
+  const trailer = pos + inflated.engine.bytesWritten;
+  if (trailer + 8 > data.length) return 'cut gzip member';
+  const crc = (zlib as unknown as { crc32?: (b: Buffer) => number }).crc32;
+  if (data.readUInt32LE(trailer + 4) !== (inflated.buffer.length >>> 0) || (crc && data.readUInt32LE(trailer) !== crc(inflated.buffer))) return 'gzip member fails its CRC or length check';
+  return { data: inflated.buffer, end: trailer + 8 };
 }
 
 /** End offset of the LZ4 frame starting at `offset` (lz4_Frame_format.md), or why there is none. */
