@@ -23,6 +23,8 @@ import { type ArchiverState, type ArchiverStatus, StatusTracker } from './archiv
 import { SlotMonitor } from './slot-monitor.js';
 import type { SlotReport } from './slot-probe.js';
 import { gapMarkerName } from './archive/gaps.js';
+import { LiveVerifier, type SegmentVerdict } from './walfile/live.js';
+import { COMPRESSION_SUFFIX } from './archive/codec.js';
 
 export interface ArchiverOptions {
   /** Where to connect: libpq-style fields, or a libpq connection string / URI. */
@@ -80,6 +82,11 @@ export interface ArchiverOptions {
    * position (the server may then remove WAL the archive lacks) and records the gap in the archive.
    */
   onSlotLimit?: 'warn' | 'release';
+  /**
+   * Check each segment once it is archived (receive --verify): read back and walked like `walstream
+   * verify` does, one at a time, off the streaming path; a 'verify' event and, on a fault, a warning.
+   */
+  verify?: boolean;
 }
 
 /** Events: 'segment' (CompletedSegment), 'history' ({ name, timeline }), 'log' ({ level, message }), 'timeline' ({ timeline, startLsn }). */
@@ -94,6 +101,8 @@ export interface ArchiverEvents {
   slot: [SlotReport];
   /** A gap was recorded in the archive: WAL [fromLsn, toLsn) on `timeline` is missing (marker: its file name). */
   gap: [{ timeline: number; fromLsn: bigint; toLsn: bigint; marker: string }];
+  /** With `verify`: a segment checked after archiving (skipped: not checked, a newer one came while one waited). */
+  verify: [SegmentVerdict];
 }
 
 const MAX_BACKOFF_MS = 10_000;
@@ -146,6 +155,8 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
   private target: ConnectionTarget;
   /** Where a slot release (onSlotLimit 'release') moved the slot: the next session starts there, leaving a gap. */
   private releasedTo: bigint | null = null;
+  /** Segments `verify` found faults in (receive --verify); 0 when not verifying. */
+  verifyFailures = 0;
 
   constructor(options: ArchiverOptions) {
     super();
@@ -156,6 +167,16 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
     if (options.sink) this.sink = options.sink;
     else if (options.directory) this.sink = new DirectorySink(options.directory, { noSync: options.noSync, preallocate: options.synchronous, directIo: options.directIo, compression: options.compression });
     else throw new WalstreamError('BAD_OPTION', 'no archive given: pass `directory` (or `sink`)');
+    if (options.verify) {
+      const verifier = new LiveVerifier(this.sink, COMPRESSION_SUFFIX[options.compression?.method ?? 'none'], (verdict) => {
+        if (!verdict.ok) {
+          this.verifyFailures++;
+          for (const problem of verdict.problems) this.log('warn', `verify: ${verdict.name}: ${problem}`);
+        }
+        this.emit('verify', verdict);
+      });
+      this.on('segment', (segment) => verifier.offer(segment));
+    }
   }
 
   /** Position written so far and durably flushed (bigints), or null before streaming starts. */

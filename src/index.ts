@@ -26,3 +26,4 @@ export { probeSlot, type SlotReport } from './slot-probe.js';
 export { checkArchive, type CheckOptions, type CheckResult, type Threshold } from './archive-check.js';
 export { readArchiveReport, type ArchiveReport, type ArchiveGap } from './archive/archive-status.js';
 export { listGapMarkers, parseGapMarker, gapMarkerName, type GapMarker } from './archive/gaps.js';
+export { verifyArchive, type VerifyOptions, type VerifyResult, type VerifyProgress, type FileReport } from './walfile/verify-archive.js';

@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { receiveCommand } from './receive.js';
 import { cleanupCommand } from './cleanup.js';
 import { benchCommand } from './bench.js';
+import { verifyCommand } from './verify.js';
 import { statusCommand } from './status.js';
 import { formatError } from './format-error.js';
 import { packageVersion } from './version.js';
@@ -28,6 +29,7 @@ Commands at a glance:
   program.addCommand(receiveCommand());
   program.addCommand(cleanupCommand());
   program.addCommand(benchCommand());
+  program.addCommand(verifyCommand());
   program.addCommand(statusCommand());
   program.command('restore').description('copy WALFILE from the archive to DEST for restore_command (walstream restore WALFILE DEST -D ARCHIVE)').allowUnknownOption().argument('[args...]');
   return program;

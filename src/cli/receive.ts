@@ -17,6 +17,7 @@ import { packageVersion } from './version.js';
 
 interface ReceiveFlags extends MonitoringFlags {
   directory?: string;
+  verify?: boolean;
   dbname?: string;
   host?: string;
   port?: string;
@@ -131,6 +132,7 @@ async function receive(flags: ReceiveFlags): Promise<void> {
     startAtServerPosition: flags.startAtServerPosition,
     timeoutSeconds,
     onArchiveError: flags.onArchiveError as 'retry' | 'exit',
+    verify: flags.verify,
     ...monitoringArchiverOptions(flags),
   });
   let segments = 0;
@@ -179,6 +181,7 @@ export function receiveCommand(): Command {
     .option('--timeout <seconds>', 'take the server for dead after this long without a message, and reconnect (0 = never; a reply is asked for at half of it, like wal_receiver_timeout)', '60')
     .option('--on-archive-error <action>', 'when the archive cannot be written (disk full, permissions): retry (keep trying, warn once a minute, resume from the first WAL not archived) or exit', 'retry')
     .option('--synchronous', 'fsync and report the flush position after every batch of WAL, to serve as a synchronous standby')
+    .option('--verify', 'check each segment once archived, as walstream verify does (CRC-32C of every record, prev-links, page headers); a warning per fault, never slows archiving')
     .option('--progress', 'on a terminal, show a live line: received and flushed LSN, MiB/s, timeline, segments archived')
     .option('-v, --verbose', 'log progress (start position, finished segments, reconnects) to stderr')
     .option('-d, --dbname <connstr>', 'libpq connection string or URI (postgresql://user@host:port/?sslmode=require); several hosts allowed')

@@ -14,12 +14,12 @@ import { describeGap, listGapMarkers } from '../archive/gaps.js';
 import { WalstreamError } from '../errors.js';
 import { type HistoryEntry, parseHistory, timelineAt } from './history.js';
 import { type ChainState, type WalkContext, walkSegment } from './walker.js';
-import { type Watermark, readWatermark, writeWatermark } from './watermark.js';
+import { type Watermark, readWatermark, removeWatermark, writeWatermark } from './watermark.js';
 
 export interface VerifyOptions {
   /** The archive directory. */
   directory: string;
-  /** Check everything, ignoring the watermark (which is then rewritten). */
+  /** Check everything, ignoring the watermark, which is then rewritten to what this run verified (removed when nothing was). */
   all?: boolean;
   /** Start at this segment (24 hex digits) instead of after the watermark; the watermark is then left as it is. */
   from?: string;
@@ -245,6 +245,10 @@ export async function verifyArchive(options: VerifyOptions): Promise<VerifyResul
   if (newMark && !options.from && options.writeWatermark !== false) {
     await writeWatermark(dir, newMark);
     result.watermark = newMark.segment;
+  } else if (options.all && !options.signal?.aborted && options.writeWatermark !== false) {
+    // --all found the oldest segment at fault (or none sound): nothing is verified any more.
+    await removeWatermark(dir);
+    result.watermark = null;
   }
   return finish(result);
 }

@@ -95,3 +95,8 @@ export async function readWatermark(directory: string): Promise<Watermark | null
 export async function writeWatermark(directory: string, mark: Watermark): Promise<void> {
   await new DirectorySink(directory).writeFile(WATERMARK_FILE, Buffer.from(encodeWatermark(mark)));
 }
+
+/** Remove the watermark (verify --all found the oldest segment at fault); no error when there is none. */
+export async function removeWatermark(directory: string): Promise<void> {
+  await fs.rm(path.join(directory, WATERMARK_FILE), { force: true });
+}

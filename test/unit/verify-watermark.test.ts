@@ -54,8 +54,9 @@ describe('the verify watermark', () => {
     const all = await verifyArchive({ directory: dir, all: true });
     expect(all.ok).toBe(false);
     expect(all.files.filter((f) => f.problems.length > 0).map((f) => f.file)).toEqual([TL1[0]]);
-    // A run with a fault moves the mark only over the sound files before it: none here.
-    expect((await readWatermark(dir))?.segment).toBe('00000002000000000000000A');
+    // --all rewrites the mark to what it verified: nothing before the damaged oldest segment.
+    expect(await readWatermark(dir)).toBeNull();
+    expect((await verifyArchive({ directory: dir })).files.map((f) => f.file)[0]).toBe(TL1[0]);
   });
 
   it('checks a prev-link across the mark: a segment swapped for another cluster\'s after the mark fails', async () => {
