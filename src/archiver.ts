@@ -11,7 +11,7 @@ import { formatLsn, historyFileName, segmentStart } from './lsn.js';
 import { DirectorySink } from './archive/directory.js';
 import type { WalSink } from './archive/sink.js';
 import type { Compression } from './archive/codec.js';
-import { LONG_HEADER_LENGTH, archiveSystemId, decodeLongPageHeader, findResumePoint, newestCompleteSegment, readSegmentHead, segmentFileProblem } from './archive/scan.js';
+import { LONG_HEADER_LENGTH, type ResumePoint, parseArchivedName, archiveSystemId, decodeLongPageHeader, findResumePoint, newestCompleteSegment, readSegmentHead, segmentFileProblem } from './archive/scan.js';
 import { type CompletedSegment, SegmentConsumer } from './segments.js';
 import { StreamSession } from './stream.js';
 import { archiveSession } from './archive-session.js';
@@ -406,19 +406,32 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
     if (!released) this.releasedTo = null;
     if (resume && (this.options.startAtServerPosition || released)) {
       this.log('warn', `not resuming after ${resume.from.fileName}: starting at the server's position leaves a gap in the archive`);
-      // A .partial left before the gap would otherwise be where a later restart resumes (findResumePoint).
-      if (resume.from.partial && archived.includes(resume.from.fileName) && this.sink.setAside) {
-        const aside = await this.sink.setAside(resume.from.fileName, 'before-gap');
-        this.log('warn', `${resume.from.fileName} renamed ${aside}: it ends where the gap starts`);
-      }
     } else if (resume) {
       this.log('debug', `resuming after ${resume.from.fileName} in the archive`);
       return { startLsn: resume.startLsn, timeline: resume.timeline };
     }
     const start = await defaultStart(conn, identity, this.options.slot, segmentSize, version);
+    if (resume) await this.setAsideBeforeGap(archived, segmentSize, resume, start.startLsn);
     if (resume && start.startLsn > resume.startLsn) await this.recordGap(resume.timeline, resume.startLsn, start.startLsn);
     this.releasedTo = null; // kept until the gap is recorded: a failed write tries again at the next connection
     return start;
+  }
+
+  /**
+   * Rename NAME.partial.before-gap every .partial a later restart would resume from (findResumePoint):
+   * the one resume chose, and any on its timeline between it and the new start (a disk that failed
+   * while two segments were open leaves two).
+   */
+  private async setAsideBeforeGap(archived: string[], segmentSize: number, resume: ResumePoint, startLsn: bigint): Promise<void> {
+    for (const name of archived) {
+      const s = parseArchivedName(name, segmentSize);
+      const lsn = s ? s.segno * BigInt(segmentSize) : -1n;
+      const before = s !== null && s.partial && s.timeline === resume.timeline && lsn >= resume.startLsn && lsn < startLsn;
+      if ((before || (name === resume.from.fileName && resume.from.partial)) && this.sink.setAside) {
+        const aside = await this.sink.setAside(name, 'before-gap');
+        this.log('warn', `${name} renamed ${aside}: it ends where the gap starts`);
+      }
+    }
   }
 
   /** Mark WAL [fromLsn, toLsn) as knowingly missing from the archive (archive/gaps.ts). */
