@@ -157,6 +157,7 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
   private releasedTo: bigint | null = null;
   /** Segments `verify` found faults in (receive --verify); 0 when not verifying. */
   verifyFailures = 0;
+  private readonly verifier: LiveVerifier | null = null;
 
   constructor(options: ArchiverOptions) {
     super();
@@ -168,7 +169,7 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
     else if (options.directory) this.sink = new DirectorySink(options.directory, { noSync: options.noSync, preallocate: options.synchronous, directIo: options.directIo, compression: options.compression });
     else throw new WalstreamError('BAD_OPTION', 'no archive given: pass `directory` (or `sink`)');
     if (options.verify) {
-      const verifier = new LiveVerifier(this.sink, COMPRESSION_SUFFIX[options.compression?.method ?? 'none'], (verdict) => {
+      const verifier = this.verifier = new LiveVerifier(this.sink, COMPRESSION_SUFFIX[options.compression?.method ?? 'none'], (verdict) => {
         if (!verdict.ok) {
           this.verifyFailures++;
           for (const problem of verdict.problems) this.log('warn', `verify: ${verdict.name}: ${problem}`);
@@ -221,6 +222,7 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
     try {
       await this.runLoop();
     } finally {
+      await this.verifier?.whenIdle(); // the last segments' checks (at most two) before the sink closes
       await monitor?.stop();
       this.tracker.setState('stopped');
       await this.sink.close?.();

@@ -149,6 +149,7 @@ async function receive(flags: ReceiveFlags): Promise<void> {
     if (flags.verbose) say('info', `finished segment ${s.name} (timeline ${s.timeline})`, { segment: s.name, timeline: s.timeline, lsn: s.endLsn, startLsn: s.startLsn });
   });
   if (flags.verbose) archiver.on('history', (h) => say('info', `wrote history file ${h.name}`));
+  if (flags.verbose) archiver.on('verify', (v) => { if (v.ok) say('info', v.skipped ? `not verified (busy): segment ${v.name}` : `verified segment ${v.name}`); });
   const metrics = await startMetricsFromFlags(archiver, flags, say);
   progress.begin();
   const stop = () => archiver.stop();
