@@ -24,6 +24,8 @@
  *   compress catch-up of pgbench-made WAL (realistic compressibility, not the repeated rows above), fsync
  *            on both: -Z lz4 and -Z gzip:6 on both tools, -Z zstd on walstream (pg_receivewal has none);
  *            MiB/s and archive bytes per WAL byte
+ *   verify   walstream verify --all vs pg_waldump --stats=record over the same uncompressed archive of
+ *            pgbench-made WAL (bench/lib/verify-bench.mjs): wall time, alternated, ratio
  *   sync     pgbench TPS with each tool as the only synchronous standby (--synchronous,
  *            application_name=walstream_bench, synchronous_standby_names = 'walstream_bench'),
  *            and without any standby for reference
@@ -54,6 +56,7 @@ import { parseArgs } from 'node:util';
 import { delay, findPgBin, formatLsn, parseLsn, pgTool, run, startCluster } from './lib/cluster.mjs';
 import { buildCReceiver } from './lib/c-receiver.mjs';
 import { clkTck, watchProcess } from './lib/measure.mjs';
+import { benchVerify } from './lib/verify-bench.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..');
@@ -61,7 +64,7 @@ const CLI = path.join(ROOT, 'dist', 'cli', 'main.js');
 const NULL_SINK = path.join(HERE, 'null-sink.mjs');
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
-const SECTIONS = ['catchup', 'nosync', 'ceiling', 'wire', 'lag', 'sync', 'rss', 'compress'];
+const SECTIONS = ['catchup', 'nosync', 'ceiling', 'wire', 'lag', 'sync', 'rss', 'compress', 'verify'];
 const SYNC_NAME = 'walstream_bench';
 
 // ---------------------------------------------------------------------------------------------
@@ -809,6 +812,10 @@ try {
   if (only.has('compress')) result.compress = await catchup(compressContenders(), generatePgbenchWal);
   if (only.has('lag')) result.lag = await lag();
   if (only.has('sync')) result.sync = await sync();
+  if (only.has('verify')) {
+    result.verify = await benchVerify({ cluster, cli: CLI, receivewal, waldump: pgTool('pg_waldump'), parentDir, runs, bytes: gb * GiB, segmentSize,
+      generate: generatePgbenchWal, dropCaches: () => canDropCaches && dropCaches(), log });
+  }
 } catch (err) {
   failed = err;
   log(`error: ${err?.stack ?? err}`);
