@@ -42,12 +42,12 @@ export interface CompressedSegmentPaths {
   /** NAME.EXT: the segment once complete. */
   final: string;
   /**
-   * Set when an earlier run left a .partial holding `keepLength` decodable bytes: the new stream goes
-   * to this temporary file, which replaces the old .partial only once it holds at least as much (so a
-   * crash meanwhile never loses what the earlier run made durable).
+   * Set when an earlier run left a .partial holding `keepLength` decodable bytes (known once it is
+   * decoded): the new stream goes to this temporary file, which replaces the old .partial only once it
+   * holds at least as much (so a crash meanwhile never loses what the earlier run made durable).
    */
   temp?: string;
-  keepLength?: number;
+  keepLength?: Promise<number>;
 }
 
 export class CompressedSegmentWriter implements WalSegmentWriter {
@@ -136,7 +136,7 @@ export class CompressedSegmentWriter implements WalSegmentWriter {
       this.throwIfFailed();
       try {
         if (!this.host.noSync) await fdatasync(this.fd);
-        if (this.paths.temp && this.current === this.paths.temp && this.inFile >= (this.paths.keepLength ?? 0)) {
+        if (this.paths.temp && this.current === this.paths.temp && this.inFile >= await (this.paths.keepLength ?? 0)) {
           await fs.promises.rename(this.paths.temp, this.paths.partial);
           this.current = this.paths.partial;
           this.entrySynced = false;

@@ -391,7 +391,7 @@ export class DirectorySink implements WalSink, CompressedFileHost {
     }
   }
 
-  openSegment(name: string, segmentSize: number): WalSegmentWriter | Promise<WalSegmentWriter> {
+  openSegment(name: string, segmentSize: number): WalSegmentWriter {
     if (this.compression.method !== 'none') return this.openCompressedSegment(name);
     const partial = this.pathOf(name + '.partial');
     try {
@@ -425,16 +425,22 @@ export class DirectorySink implements WalSink, CompressedFileHost {
    * one, the new stream goes to NAME.EXT.partial.tmp until it holds as much as the old one decodes to
    * (see CompressedSegmentWriter): the old frames are not appended to, as a crash may have cut the last.
    */
-  private async openCompressedSegment(name: string): Promise<WalSegmentWriter> {
+  private openCompressedSegment(name: string): WalSegmentWriter {
     const final = this.pathOf(name + COMPRESSION_SUFFIX[this.compression.method]);
     const partial = final + '.partial';
     try {
-      const earlier = await this.readFile(name + COMPRESSION_SUFFIX[this.compression.method] + '.partial');
-      let keepLength = 0;
-      if (earlier && earlier.length > 0) keepLength = (await decodeFrames(this.compression.method, earlier)).data.length;
-      const file = keepLength > 0 ? partial + '.tmp' : partial;
+      let earlier = false;
+      try {
+        earlier = fs.statSync(partial).size > 0;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+      // How much the earlier file holds is only needed at the first sync: decode it meanwhile.
+      const keepLength = earlier ? fs.promises.readFile(partial).then((bytes) => decodeFrames(this.compression.method, bytes)).then((r) => r.data.length) : undefined;
+      keepLength?.catch(() => {}); // reported by the sync that waits for it
+      const file = earlier ? partial + '.tmp' : partial;
       const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC, this.fileMode);
-      return new CompressedSegmentWriter(this, this.compression, fd, keepLength > 0 ? { partial, final, temp: file, keepLength } : { partial, final });
+      return new CompressedSegmentWriter(this, this.compression, fd, keepLength ? { partial, final, temp: file, keepLength } : { partial, final });
     } catch (err) {
       throw ioError('create', partial, err);
     }

@@ -21,11 +21,16 @@ export interface ArchivedSegment {
 
 /**
  * Parse an archive file name into a segment entry: NAME, NAME.partial, and their compressed forms
- * NAME.gz / NAME.gz.partial (pg_receivewal's order) and likewise .lz4, .zst. Null for anything else.
+ * NAME.gz / NAME.gz.partial (pg_receivewal's order; NAME.partial.gz too) and likewise .lz4, .zst.
+ * Null for anything else.
  */
 export function parseArchivedName(fileName: string, segmentSize: number): ArchivedSegment | null {
-  const partial = fileName.endsWith('.partial');
-  const { base, method } = compressionOfName(partial ? fileName.slice(0, -'.partial'.length) : fileName);
+  let partial = fileName.endsWith('.partial');
+  let { base, method } = compressionOfName(partial ? fileName.slice(0, -'.partial'.length) : fileName);
+  if (!partial && base.endsWith('.partial')) { // NAME.partial.gz, as other tools compress a .partial
+    partial = true;
+    base = base.slice(0, -'.partial'.length);
+  }
   const parsed = parseSegmentFileName(base, segmentSize);
   return parsed ? { name: base, fileName, timeline: parsed.timeline, segno: parsed.segno, partial, compression: method } : null;
 }

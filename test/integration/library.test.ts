@@ -62,7 +62,7 @@ describe('the library', () => {
     const directory = await tempDir('lib-');
     const archiver = new Archiver({
       connection: { host: cluster.host, port: cluster.port, user: 'postgres' },
-      directory, slot: 'lib', endLsn, synchronous: false, compression: 'none',
+      directory, slot: 'lib', endLsn, synchronous: false, compression: { method: 'none' },
     });
     const events: CompletedSegment[] = [];
     archiver.on('segment', (e) => events.push(e));
