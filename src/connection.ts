@@ -94,8 +94,9 @@ export function toWalstreamError(err: unknown, context: string): Error {
 }
 
 /**
- * A plain TCP socket that reads into one reused buffer (net.Socket's `onread`), so streaming makes no
- * garbage per read and memory stays flat. Until `deliver` is replaced, reads are copied and emitted as
+ * A plain TCP socket that reads into two reused buffers in turn (net.Socket's `onread`, whose buffer
+ * function Node calls once per read), so streaming makes no garbage per read and memory stays flat,
+ * and a read's bytes stay valid while the next read arrives (see ByteTransport.start). Until `deliver` is replaced, reads are copied and emitted as
  * 'data' for pg's startup and authentication; afterwards they go straight to the frame reader.
  * TLS sockets are left to pg: the TLS layer reads the socket itself.
  */
@@ -109,9 +110,11 @@ const READ_BUFFER_SIZE = 256 * 1024;
 function reusingSocket(): ReusingSocket {
   const holder = {} as ReusingSocket;
   // `onread` is accepted by the constructor since Node 15 (docs: net.Socket options); @types/node 20 lacks it.
+  const buffers = [Buffer.allocUnsafe(READ_BUFFER_SIZE), Buffer.allocUnsafe(READ_BUFFER_SIZE)];
+  let turn = 0;
   const options = {
     onread: {
-      buffer: Buffer.allocUnsafe(READ_BUFFER_SIZE),
+      buffer: () => buffers[turn++ & 1],
       callback: (bytes: number, buffer: Uint8Array) => holder.deliver(Buffer.from(buffer.buffer, buffer.byteOffset, bytes)),
     },
   } as net.SocketConstructorOpts;

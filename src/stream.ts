@@ -1,7 +1,9 @@
 /**
  * One START_REPLICATION session as a pull-based async iterator: each batch is what one socket read
- * brought (the XLogData in it, whether the server asked for a reply), and the socket is read again only
- * when the consumer asks for the next batch, so backpressure is simply not reading. The session checks
+ * brought (the XLogData in it, whether the server asked for a reply). While the consumer holds a batch
+ * one more read may arrive (it becomes the next batch); then the socket rests until the consumer pulls
+ * again, so backpressure is simply not reading. A consumer that is done before the next read (a
+ * synchronous standby's write, fsync and reply) never pauses the socket at all. The session checks
  * WAL is contiguous, ends at endLsn, follows the server's end of a timeline, detects a dead peer, and is
  * the one place status updates are sent from, never after our CopyDone.
  * The loop of pg_receivewal's HandleCopyStream (src/bin/pg_basebackup/receivelog.c), without files.
@@ -83,10 +85,18 @@ export class StreamSession implements AsyncIterable<WalBatch>, AsyncIterator<Wal
   /** The batch being collected from the current read (its arrays are reused between batches). */
   private pieces: WalPiece[] = [];
   private replyRequested = false;
-  /** A collected batch the consumer has not pulled yet. */
+  /** A collected batch the consumer has not pulled yet, and the number of the first read it holds views into. */
   private ready: WalBatch | null = null;
-  /** The consumer holds a batch: the socket rests until it pulls again. */
+  private readyFirstRead = 0;
+  /** The consumer holds a batch (until its next pull), and the number of the first read it holds views into. */
   private held = false;
+  private heldFirstRead = 0;
+  /** Socket reads so far. */
+  private reads = 0;
+  /** Whether the socket is paused by us. */
+  private socketPaused = false;
+  /** finish() was called: nothing more is handed over, and the socket reads on to the end of the copy. */
+  private finishing = false;
   private waiter: Waiter | null = null;
   private failure: Error | null = null;
   /** Why iteration ends: the server ended the timeline, endLsn was reached, or a stop request. */
@@ -173,11 +183,11 @@ export class StreamSession implements AsyncIterable<WalBatch>, AsyncIterator<Wal
     if (!this.streaming) this.start();
     // Whatever ended the session, the connection is read again: after a timeline end it carries the
     // next command (TIMELINE_HISTORY, the next START_REPLICATION).
+    this.finishing = true;
     this.stopCoalescing();
-    if (this.held) {
-      this.held = false;
-      this.ready = null;
-    }
+    this.held = false;
+    this.ready = null;
+    this.socketPaused = false;
     this.conn.resume();
     try {
       if (this.failure) throw this.failure;
@@ -285,7 +295,11 @@ export class StreamSession implements AsyncIterable<WalBatch>, AsyncIterator<Wal
   /** A socket read is fully parsed: hand its batch over and rest the socket until the next pull. */
   private onReadEnd(): void {
     this.lastHeardAt = performance.now();
+    this.reads++;
     this.collect();
+    // The transport reads into two buffers in turn (see ByteTransport.start): the next read would
+    // overwrite the one before this, so rest while the consumer still has views into it.
+    if (!this.mayRead()) this.pauseSocket();
   }
 
   private collect(): void {
@@ -299,36 +313,47 @@ export class StreamSession implements AsyncIterable<WalBatch>, AsyncIterator<Wal
       if (this.ending) this.wake();
       return;
     }
-    if (this.ready) {
-      // Only after finish() resumed reading: what arrives then is not handed over.
+    if (this.finishing) {
+      // After finish() resumed reading: what arrives then is not handed over.
       this.pieces.length = 0;
       this.replyRequested = false;
       return;
     }
-    this.ready = { pieces: this.pieces, serverWalEnd: this.latestServerWalEnd, replyRequested: this.replyRequested };
-    this.pieces = [];
+    const ready = this.ready;
+    if (ready) {
+      // The consumer has not pulled the previous read's batch yet: this read joins it.
+      (ready.pieces as WalPiece[]).push(...this.pieces);
+      this.ready = { pieces: ready.pieces, serverWalEnd: this.latestServerWalEnd, replyRequested: ready.replyRequested || this.replyRequested };
+      this.pieces.length = 0;
+    } else {
+      this.ready = { pieces: this.pieces, serverWalEnd: this.latestServerWalEnd, replyRequested: this.replyRequested };
+      this.readyFirstRead = this.reads;
+      this.pieces = [];
+    }
     this.replyRequested = false;
-    this.held = true;
-    this.conn.pause();
     this.wake();
   }
 
   private take(): WalBatch | null {
     const batch = this.ready;
+    if (!batch) return null;
     this.ready = null;
+    this.held = true;
+    this.heldFirstRead = this.readyFirstRead;
     return batch;
   }
 
-  /** The consumer is done with the batch it held: read again (after a rest when caught up). */
+  /** The consumer is done with the batch it held: read on (after a rest when caught up). */
   private release(): void {
-    if (!this.held || this.ready) return;
+    if (!this.held) return;
     this.held = false;
     const coalesceMs = this.options.readCoalesceMs ?? 0;
-    if (coalesceMs > 0 && this.expected >= this.latestServerWalEnd && !this.ending && !this.streamEnd) {
+    if (!this.ready && !this.coalesceTimer && coalesceMs > 0 && this.expected >= this.latestServerWalEnd && !this.ending && !this.streamEnd) {
       // Not unref'd: a paused socket alone does not keep the event loop alive.
+      this.pauseSocket();
       this.coalesceTimer = setTimeout(() => this.stopCoalescing(), coalesceMs);
-    } else {
-      this.conn.resume();
+    } else if (!this.coalesceTimer && this.mayRead()) {
+      this.resumeSocket();
     }
   }
 
@@ -336,7 +361,27 @@ export class StreamSession implements AsyncIterable<WalBatch>, AsyncIterator<Wal
     if (!this.coalesceTimer) return;
     clearTimeout(this.coalesceTimer);
     this.coalesceTimer = null;
-    if (!this.held) this.conn.resume();
+    if (this.mayRead()) this.resumeSocket();
+  }
+
+  /**
+   * Whether the next read overwrites no buffer the consumer has (or will get) views into: it reuses
+   * the buffer of the read before the latest, so only views into the latest read may be out.
+   */
+  private mayRead(): boolean {
+    return (!this.held || this.heldFirstRead === this.reads) && (!this.ready || this.readyFirstRead === this.reads);
+  }
+
+  private pauseSocket(): void {
+    if (this.socketPaused) return;
+    this.socketPaused = true;
+    this.conn.pause();
+  }
+
+  private resumeSocket(): void {
+    if (!this.socketPaused) return;
+    this.socketPaused = false;
+    this.conn.resume();
   }
 
   private wake(): void {

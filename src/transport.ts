@@ -9,7 +9,9 @@ import { writeToSocketNow } from './socket-write.js';
 /** A connected, authenticated byte stream to the server. */
 export interface ByteTransport {
   /**
-   * Start delivering: `onData` gets every chunk read, in order (a view valid only during the call);
+   * Start delivering: `onData` gets every chunk read, in order: a view that stays valid until the
+   * read after the next one is delivered (the socket reads into two buffers in turn), so a consumer
+   * keeping views into a read pauses before that;
    * `onClose` once, when the peer closes it or it fails (with the error, if any).
    */
   start(onData: (chunk: Buffer) => void, onClose: (err?: Error) => void): void;

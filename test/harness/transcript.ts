@@ -248,7 +248,8 @@ export class TranscriptTransport implements ByteTransport {
   private scheduled = false;
   private onData: ((chunk: Buffer) => void) | null = null;
   private onClose: ((err?: Error) => void) | null = null;
-  private readonly readBuffer: Buffer | null;
+  /** With reuseBuffer: two read buffers used in turn, as the real socket transport does. */
+  private readonly readBuffers: Buffer[] | null;
 
   constructor(steps: readonly TranscriptStep[], options: TranscriptTransportOptions = {}) {
     const frames = new ClientFrames();
@@ -274,7 +275,8 @@ export class TranscriptTransport implements ByteTransport {
       }
       serverIndex++;
     }
-    this.readBuffer = options.reuseBuffer ? Buffer.alloc(Math.max(0, ...this.deliveries.map((d) => d.bytes.length))) : null;
+    const longest = Math.max(0, ...this.deliveries.map((d) => d.bytes.length));
+    this.readBuffers = options.reuseBuffer ? [Buffer.alloc(longest), Buffer.alloc(longest)] : null;
   }
 
   /** Whether reading is paused (the session holds a batch, or rests before reading). */
@@ -364,9 +366,10 @@ export class TranscriptTransport implements ByteTransport {
     }
     this.deliveredReads++;
     this.deliveredBytes += delivery.bytes.length;
-    if (this.readBuffer) {
-      delivery.bytes.copy(this.readBuffer);
-      this.onData!(this.readBuffer.subarray(0, delivery.bytes.length));
+    if (this.readBuffers) {
+      const buffer = this.readBuffers[this.deliveredReads & 1]!;
+      delivery.bytes.copy(buffer);
+      this.onData!(buffer.subarray(0, delivery.bytes.length));
     } else {
       this.onData!(delivery.bytes);
     }

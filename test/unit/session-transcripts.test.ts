@@ -410,7 +410,7 @@ describe('StreamSession over recorded transcripts', { timeout: 15_000 }, () => {
     expect((error as PgError).code).toBe('57P01');
   });
 
-  it('backpressure: while the consumer holds a batch the transport is paused and delivers nothing', async () => {
+  it('backpressure: while the consumer holds a batch the transport delivers at most one more read, then rests', async () => {
     const steps = transcripts['catchup-segment-boundary'];
     const r = await replay(steps);
     const s = session(r, { endLsn: crossingMessage(steps, r.facts.segmentSize).boundary + 1n });
@@ -421,14 +421,46 @@ describe('StreamSession over recorded transcripts', { timeout: 15_000 }, () => {
       const bytes = r.transport.deliveredBytes;
       await sleep(held < 3 ? 30 : 0); // long holds for the first few, a turn of the loop for the rest
       await new Promise((resolve) => setImmediate(resolve));
-      expect(r.transport.paused).toBe(true);
-      expect(r.transport.deliveredReads).toBe(reads);
-      expect(r.transport.deliveredBytes).toBe(bytes);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(r.transport.deliveredReads - reads).toBeLessThanOrEqual(1);
+      if (r.transport.deliveredReads > reads) {
+        expect(r.transport.paused).toBe(true);
+      } else {
+        expect(r.transport.deliveredBytes).toBe(bytes);
+      }
       held++;
     });
     expect(held).toBeGreaterThan(10);
-    expect(r.transport.pauseCalls).toBeGreaterThanOrEqual(held);
+    expect(r.transport.pauseCalls).toBeGreaterThanOrEqual(held / 2);
     expect((await s.finish()).kind).toBe('endpos');
+  });
+
+  it('a consumer done before the next read never pauses the socket (a synchronous standby\'s loop)', async () => {
+    const steps = transcripts['catchup-segment-boundary'];
+    const r = await replay(steps);
+    const s = session(r, { endLsn: crossingMessage(steps, r.facts.segmentSize).boundary + 1n });
+    const { batches, error } = await drain(s, r.start.startLsn);
+    expect(error).toBeUndefined();
+    expect(batches).toBeGreaterThan(10);
+    expect(r.transport.pauseCalls).toBe(0);
+    expect((await s.finish()).kind).toBe('endpos');
+  });
+
+  it('a consumer that holds a batch gets at most one more read before the socket rests', async () => {
+    const steps = transcripts['catchup-segment-boundary'];
+    const r = await replay(steps);
+    const s = session(r, { endLsn: crossingMessage(steps, r.facts.segmentSize).boundary + 1n });
+    const first = await s.next();
+    expect(first.done).toBe(false);
+    const reads = r.transport.deliveredReads;
+    await sleep(50); // many event-loop turns: the transcript would deliver a read on each
+    expect(r.transport.deliveredReads).toBe(reads + 1);
+    expect(r.transport.paused).toBe(true);
+    const views = first.value!.pieces.map((p) => Buffer.from(p.data));
+    const second = await s.next(); // the read that came meanwhile, handed over at once
+    expect(second.done).toBe(false);
+    expect(first.value!.pieces.every((p, i) => p.data.equals(views[i]!))).toBe(true);
+    s.dispose();
   });
 
   it('readCoalesceMs rests the socket after a batch only when caught up with the server', async () => {
@@ -439,10 +471,8 @@ describe('StreamSession over recorded transcripts', { timeout: 15_000 }, () => {
     for (let i = 0; i < 3; i++) {
       const { value } = await pull;
       expect(value!.serverWalEnd).toBeGreaterThan(behind.receivedLsn);
-      const resumes = catchup.transport.resumeCalls;
       pull = behind.next();
-      expect(catchup.transport.resumeCalls).toBe(resumes + 1);
-      expect(catchup.transport.paused).toBe(false);
+      expect(catchup.transport.paused).toBe(false); // never paused, or resumed by the pull
     }
     pull.catch(() => {});
     behind.dispose();
