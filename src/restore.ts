@@ -5,9 +5,11 @@
  *
  * The contract PostgreSQL expects of restore_command (RestoreArchivedFile in
  * src/backend/access/transam/xlogarchive.c): copy archive file %f to path %p, succeed only when the copy
- * is complete, and report "not there" separately from "broken".
+ * is complete, and report "not there" separately from "broken". PostgreSQL removes %p before running the
+ * command and reads it only after exit 0 (checking a segment's size), so the file is written at %p itself:
+ * nothing else is ever created in the data directory, not even a temp file beside %p.
  */
-import { open, rename, rm, stat } from 'node:fs/promises';
+import { open, rm, stat } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Transform } from 'node:stream';
@@ -15,6 +17,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { WalstreamError } from './errors.js';
 import { wholeFileDecoder } from './archive/codec.js';
+import { readServablePartial } from './restore/partial.js';
 import { isValidSegmentSize, parseSegmentFileName } from './lsn.js';
 
 /**
@@ -41,7 +44,8 @@ const MAX_SEGMENT_BYTES = 1 << 30;
 /** A 24-hex-digit WAL segment name, as PostgreSQL's IsXLogFileName (access/xlog_internal.h) accepts it. */
 const SEGMENT_NAME = /^[0-9A-F]{24}$/;
 
-export type RestoreResult = 'restored' | 'missing';
+/** 'partial': absent, and served from its newest `.partial` (padded to a whole segment) under `includePartial`. */
+export type RestoreResult = 'restored' | 'missing' | 'partial';
 
 export interface RestoreOptions {
   /** The archive directory (what was given to `walstream receive -D`). */
@@ -50,25 +54,43 @@ export interface RestoreOptions {
   walFileName: string;
   /** Where to put it (%p), usually pg_wal/RECOVERYXLOG or pg_wal/RECOVERYHISTORY. */
   destination: string;
+  /**
+   * When the segment is absent but `NAME.partial` (or a compressed `NAME.EXT.partial`) is the newest file
+   * of the archive on its timeline, serve it padded with zeros to a whole segment. Default false.
+   */
+  includePartial?: boolean;
 }
 
 /**
  * Copy `walFileName` out of `archiveDir` to `destination`, trying the plain file and then each compressed
- * form (NAME.gz). Resolves 'restored' once `destination` holds the complete, fsynced content (written to
- * a temp file beside it and renamed over it), or 'missing' when no candidate exists, leaving
- * `destination` untouched. Throws WalstreamError: ARCHIVE_MISSING when the archive directory does not
- * exist, ARCHIVE_DAMAGED when the archived copy is corrupt (undecodable compression, or a segment whose
- * size is not a valid segment size), ARCHIVE_IO for other I/O failures, BAD_OPTION for a file name that
- * is not a plain name. After a throw neither `destination` nor a temp file has been created.
+ * form (NAME.gz, .lz4, .zst). Resolves 'restored' once `destination` holds the complete, fsynced content,
+ * 'partial' when `includePartial` served the segment's newest `.partial` instead (see RestoreOptions), or
+ * 'missing' when there is nothing to serve, leaving `destination` untouched. Throws WalstreamError:
+ * ARCHIVE_MISSING when the archive directory does not exist, ARCHIVE_DAMAGED when the archived copy is
+ * corrupt (undecodable compression, a segment whose size is not a valid segment size, a .partial whose
+ * page header is not its segment's), ARCHIVE_IO for other I/O failures, BAD_OPTION for a file name that
+ * is not a plain name. After a throw `destination` does not exist (a partly written one is removed).
  */
 export async function restoreWalFile(opts: RestoreOptions): Promise<RestoreResult> {
   checkFileName(opts.walFileName);
   await checkArchiveDir(opts.archiveDir);
 
   const found = await openFirstCandidate(opts.archiveDir, opts.walFileName);
-  if (!found) return 'missing';
+  if (!found) {
+    if (!opts.includePartial || !SEGMENT_NAME.test(opts.walFileName)) return 'missing';
+    const partial = await readServablePartial(opts.archiveDir, opts.walFileName);
+    if (!partial) return 'missing';
+    await writeDestination(opts.destination, async (out) => {
+      await out.write(partial.data);
+      await out.truncate(partial.segmentSize); // zeros after the data, as a .partial on disk has them
+    });
+    return 'partial';
+  }
   try {
-    await copyAtomically(found, opts.walFileName, opts.destination);
+    await writeDestination(opts.destination, async (out) => {
+      const written = await streamInto(found, out, SEGMENT_NAME.test(opts.walFileName));
+      if (SEGMENT_NAME.test(opts.walFileName)) checkSegment(found.path, opts.walFileName, written);
+    });
   } finally {
     await found.handle.close().catch(() => undefined);
   }
@@ -145,36 +167,33 @@ async function openFirstCandidate(dir: string, name: string): Promise<Candidate 
 }
 
 /**
- * Stream `source` (decompressed if needed) into `${destination}.walstream-tmp-${pid}`, validate, fsync,
- * rename onto `destination`. Any failure removes the temp file and leaves `destination` as it was.
+ * Write `destination` (%p) through `fill`, then fsync it and its directory. Any failure removes the
+ * partly written file; the error from `fill` passes through, I/O errors become ARCHIVE_IO.
  */
-async function copyAtomically(source: Candidate, walFileName: string, destination: string): Promise<void> {
-  const isSegment = SEGMENT_NAME.test(walFileName);
-  const tmp = `${destination}.walstream-tmp-${process.pid}`;
-  let out: FileHandle | null = null;
+async function writeDestination(destination: string, fill: (out: FileHandle) => Promise<void>): Promise<void> {
+  let out: FileHandle;
   try {
-    try {
-      out = await open(tmp, 'w');
-    } catch (err) {
-      throw new WalstreamError('ARCHIVE_IO', `cannot create "${tmp}": ${errMessage(err)}; check that the destination directory exists and is writable`, {
-        cause: err,
-      });
-    }
-    const written = await streamInto(source, out, isSegment);
-    if (isSegment) checkSegment(source.path, walFileName, written);
+    out = await open(destination, 'w');
+  } catch (err) {
+    throw new WalstreamError('ARCHIVE_IO', `cannot create "${destination}": ${errMessage(err)}; check that the destination directory exists and is writable`, {
+      cause: err,
+    });
+  }
+  let isOpen = true;
+  try {
+    await fill(out);
     try {
       await out.sync();
+      isOpen = false;
       await out.close();
-      out = null;
-      await rename(tmp, destination);
     } catch (err) {
       throw new WalstreamError('ARCHIVE_IO', `cannot write "${destination}": ${errMessage(err)}; check free space and permissions there`, {
         cause: err,
       });
     }
   } catch (err) {
-    if (out) await out.close().catch(() => undefined);
-    await rm(tmp, { force: true }).catch(() => undefined);
+    if (isOpen) await out.close().catch(() => undefined);
+    await rm(destination, { force: true }).catch(() => undefined);
     throw err;
   }
   await syncDirectory(dirname(destination));

@@ -1,12 +1,15 @@
 /**
  * `walstream restore WALFILE DEST -D ARCHIVE`: the entry PostgreSQL runs as restore_command, e.g.
  *   restore_command = 'walstream restore %f %p -D /srv/wal-archive'
+ * (bin/walstream-restore takes the same arguments and serves a prefetched segment without Node).
  *
  * It runs once per segment during recovery, so it must start fast: it parses argv by hand and imports
- * only node built-ins and src/restore.ts (never commander, the streaming code or `pg`).
+ * only node built-ins, src/restore.ts and the small src/restore/ modules (never commander, the
+ * streaming code or `pg`).
  */
 import { WalstreamError, joinLines } from '../errors.js';
 import { restoreWalFile } from '../restore.js';
+import { afterRestore, parsePrefetchDepth, spoolFor, takePrefetched, type PrefetchCall, type PrefetchDepth } from '../restore/prefetch-call.js';
 
 /**
  * Exit codes, chosen for how PostgreSQL reads them (RestoreArchivedFile in
@@ -29,13 +32,22 @@ const EXIT_FAILED = 126;
 
 const PREFIX = 'walstream restore: ';
 
-const USAGE = `Usage: walstream restore WALFILE DEST -D ARCHIVE
+const USAGE = `Usage: walstream restore WALFILE DEST -D ARCHIVE [OPTIONS]
 
 Copy WALFILE from the walstream archive directory ARCHIVE to DEST, for use as
   restore_command = 'walstream restore %f %p -D /path/to/archive'
+or, faster (a prefetched segment is moved into place without starting Node):
+  restore_command = 'walstream-restore %f %p -D /path/to/archive'
 
 Options:
   -D, --directory ARCHIVE  the archive directory (where walstream receive writes)
+  --prefetch N|SIZE        segments to fetch ahead (or a size such as 256MB); 0 turns prefetching
+                           off (default: 8 segments, at most 256MB)
+  --spool DIR              where prefetched segments wait (default: .NAME.walstream-prefetch beside
+                           the archive); never inside the data directory
+  --prefetch-idle SECONDS  the prefetch helper stops after this long without a request (default 30)
+  --include-partial        when the segment is absent but NAME.partial is the newest file of the
+                           archive on its timeline, serve it (zeros after the data)
   -h, --help               show this help, then exit
 
 Exit status: 0 restored; 1 not in the archive (silent); 126 damaged file, unreadable archive or bad usage.
@@ -47,28 +59,48 @@ class UsageError extends Error {}
 interface RestoreArgs {
   help: boolean;
   archiveDir?: string;
+  spoolDir?: string;
+  prefetch?: PrefetchDepth;
+  idleSeconds: number;
+  includePartial: boolean;
   positionals: string[];
 }
 
+const VALUE_OPTIONS: Record<string, (args: RestoreArgs, value: string, name: string) => void> = {
+  '--directory': (args, value) => (args.archiveDir = value),
+  '--spool': (args, value) => (args.spoolDir = value),
+  '--prefetch': (args, value, name) => {
+    const depth = parsePrefetchDepth(value);
+    if (!depth) throw new UsageError(`invalid ${name} "${value}"; give a number of segments (0 for none) or a size such as 256MB`);
+    args.prefetch = depth;
+  },
+  '--prefetch-idle': (args, value, name) => {
+    if (!/^\d+(\.\d+)?$/.test(value) || Number(value) <= 0) throw new UsageError(`invalid ${name} "${value}"; give a number of seconds above 0`);
+    args.idleSeconds = Number(value);
+  },
+};
+
 function parseArgs(argv: string[]): RestoreArgs {
-  const args: RestoreArgs = { help: false, positionals: [] };
+  const args: RestoreArgs = { help: false, idleSeconds: 30, includePartial: false, positionals: [] };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--') {
       args.positionals.push(...argv.slice(i + 1));
       break;
     }
+    const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
+    const name = arg === '-D' || (arg.startsWith('-D') && !arg.startsWith('--')) ? '--directory' : eq > 0 ? arg.slice(0, eq) : arg;
+    const setter = VALUE_OPTIONS[name];
     if (arg === '-h' || arg === '--help') {
       args.help = true;
-    } else if (arg === '-D' || arg === '--directory') {
-      const value = argv[++i];
-      if (value === undefined || value === '') throw new UsageError(`option ${arg} needs a value; give the archive directory, e.g. -D /srv/wal-archive`);
-      args.archiveDir = value;
-    } else if (arg.startsWith('--directory=')) {
-      args.archiveDir = arg.slice('--directory='.length);
-      if (args.archiveDir === '') throw new UsageError('option --directory needs a value; give the archive directory, e.g. --directory=/srv/wal-archive');
-    } else if (arg.startsWith('-D') && arg.length > 2) {
-      args.archiveDir = arg.slice(2);
+    } else if (arg === '--include-partial') {
+      args.includePartial = true;
+    } else if (setter) {
+      const shown = arg.startsWith('-D') && !arg.startsWith('--') ? '-D' : name;
+      const inline = eq > 0 ? arg.slice(eq + 1) : arg.startsWith('-D') && arg.length > 2 && !arg.startsWith('--') ? arg.slice(2) : undefined;
+      const value = inline ?? argv[++i];
+      if (value === undefined || value === '') throw new UsageError(`option ${shown} needs a value; ${name === '--directory' ? 'give the archive directory, e.g. -D /srv/wal-archive' : 'see walstream restore --help'}`);
+      setter(args, value, shown);
     } else if (arg.startsWith('-') && arg !== '-') {
       throw new UsageError(`unknown option "${arg}"; usage: walstream restore WALFILE DEST -D ARCHIVE`);
     } else {
@@ -103,13 +135,33 @@ export async function restoreMain(argv: string[]): Promise<number> {
     return fail(`no archive directory given; add -D ARCHIVE (restore_command = 'walstream restore %f %p -D ARCHIVE')`);
   }
   const [walFileName, destination] = args.positionals as [string, string];
+  const prefetching = !(args.prefetch && 'segments' in args.prefetch && args.prefetch.segments === 0) && SEGMENT_NAME.test(walFileName);
+  const call: PrefetchCall = { archiveDir: args.archiveDir, walFileName, destination, spoolDir: args.spoolDir, depth: args.prefetch, idleMs: args.idleSeconds * 1000 };
+  const spool = prefetching ? spoolFor(call) : null;
   try {
-    const result = await restoreWalFile({ archiveDir: args.archiveDir, walFileName, destination });
-    return result === 'restored' ? EXIT_RESTORED : EXIT_MISSING;
+    if (spool && 'dir' in spool && (await takePrefetched(call, spool.dir).catch(() => false))) return EXIT_RESTORED;
+    const result = await restoreWalFile({ archiveDir: args.archiveDir, walFileName, destination, includePartial: args.includePartial });
+    if (result !== 'restored') return result === 'partial' ? EXIT_RESTORED : EXIT_MISSING;
+    if (spool) await prefetchAfter(call, spool);
+    return EXIT_RESTORED;
   } catch (err) {
     if (err instanceof WalstreamError) return fail(err.message);
     const message = err instanceof Error ? err.message : String(err);
     return fail(`could not restore "${walFileName}" to "${destination}": ${message}; check the archive and destination`);
+  }
+}
+
+/** A complete segment name (the only files prefetched). */
+const SEGMENT_NAME = /^[0-9A-F]{24}$/;
+
+/** Start or inform the prefetch helper; a spool that cannot be used is one warning line, never a failed restore. */
+async function prefetchAfter(call: PrefetchCall, spool: { dir: string } | { problem: string }): Promise<void> {
+  try {
+    if ('problem' in spool) throw new Error(spool.problem);
+    await afterRestore(call, spool.dir);
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`${PREFIX}warning: prefetching is off: ${joinLines(why)}; give --spool DIR (outside the data directory, writable by this user) or --prefetch 0\n`);
   }
 }
 

@@ -1,0 +1,188 @@
+/**
+ * The prefetch helper: a detached process that keeps the next segments recovery will ask for ready in
+ * the spool (spool.ts), `depth` of them, while PostgreSQL replays. Like pgBackRest's asynchronous
+ * archive-get queue, but the spool is never inside the data directory.
+ *
+ * It learns where recovery is from the spool itself: a spooled file that disappears was taken (by
+ * `walstream restore` or bin/walstream-restore), a `want.NAME` file is a segment a restore call read from
+ * the archive itself. It stops, emptying the spool, when:
+ * - recovery stops asking: no segment taken or restored for `idleMs`;
+ * - recovery restored a segment it did not predict (another timeline, an earlier position): its
+ *   prediction is wrong, and the next restore call starts a new helper from there;
+ * - it is signalled (SIGTERM, SIGINT).
+ * A spooled file is the archive's complete, checked copy of exactly the file its name says, so whatever
+ * recovery takes from the spool is what it would have restored from the archive.
+ */
+import { mkdir, readdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { acquireArchiveLock, LOCK_FILE } from '../archive/lock.js';
+import { decompressFile } from '../archive/codec.js';
+import { parseHistory, type HistoryEntry } from '../walfile/history.js';
+import { archivedSegmentFile, spoolSegment } from './spool-writer.js';
+import { chooseChain, nextSegment, type TimelineSpan } from './predict.js';
+import { SPOOL_ARCHIVE_FILE, TEMP_PREFIX, WANT_PREFIX } from './spool.js';
+
+export interface PrefetchOptions {
+  /** The archive directory. */
+  archiveDir: string;
+  /** The -D argument as the restore command gave it (written to the spool's `archive` file). */
+  archiveArg: string;
+  spoolDir: string;
+  /** The segment recovery restored last: prefetching starts after it. */
+  restored: string;
+  segmentSize: number;
+  /** How many segments to keep ready. */
+  depth: number;
+  /** Stop after this long without a segment taken or restored. */
+  idleMs: number;
+  /** How often to look at the spool (default 20 ms). */
+  pollMs?: number;
+}
+
+export type PrefetchEnd = 'idle' | 'mismatch' | 'locked' | 'signal';
+
+/**
+ * Run the helper until one of its stop conditions; resolves which. Holds the spool's lock meanwhile
+ * (resolves 'locked' at once when another live helper holds it), and on the way out removes every file
+ * it put in the spool, its lock, and the spool directory itself when that is then empty.
+ */
+export async function runPrefetch(opts: PrefetchOptions): Promise<PrefetchEnd> {
+  await mkdir(opts.spoolDir, { recursive: true, mode: 0o700 });
+  let lock;
+  try {
+    lock = acquireArchiveLock(opts.spoolDir);
+  } catch {
+    return 'locked';
+  }
+  let stop: PrefetchEnd | null = null;
+  const onSignal = () => (stop = 'signal');
+  process.once('SIGTERM', onSignal).once('SIGINT', onSignal);
+  try {
+    await emptySpool(opts.spoolDir);
+    await writeFile(join(opts.spoolDir, TEMP_PREFIX + SPOOL_ARCHIVE_FILE), `${opts.archiveArg}\n`);
+    await rename(join(opts.spoolDir, TEMP_PREFIX + SPOOL_ARCHIVE_FILE), join(opts.spoolDir, SPOOL_ARCHIVE_FILE));
+    const state = new Prefetcher(opts);
+    await state.init();
+    while (!stop) {
+      const end = await state.step();
+      stop ??= end; // a signal during the step wins
+    }
+    return stop;
+  } finally {
+    process.off('SIGTERM', onSignal).off('SIGINT', onSignal);
+    await emptySpool(opts.spoolDir).catch(() => undefined);
+    await rm(join(opts.spoolDir, SPOOL_ARCHIVE_FILE), { force: true }).catch(() => undefined);
+    lock.release();
+    await rmdir(opts.spoolDir).catch(() => undefined);
+  }
+}
+
+/** Remove everything in the spool but the lock's own files. */
+async function emptySpool(spoolDir: string): Promise<void> {
+  for (const name of await readdir(spoolDir)) {
+    if (name.startsWith(LOCK_FILE) || name === SPOOL_ARCHIVE_FILE) continue;
+    await rm(join(spoolDir, name), { force: true });
+  }
+}
+
+const HISTORY_FILE = /^([0-9A-F]{8})\.history(\.gz|\.lz4|\.zst)?$/;
+
+/** Every readable history file of the archive, by timeline. */
+async function readHistories(archiveDir: string): Promise<Map<number, HistoryEntry[]>> {
+  const histories = new Map<number, HistoryEntry[]>();
+  for (const fileName of await readdir(archiveDir).catch(() => [] as string[])) {
+    const match = HISTORY_FILE.exec(fileName);
+    const timeline = match ? parseInt(match[1]!, 16) : 0;
+    if (!match || histories.has(timeline)) continue;
+    try {
+      const content = await decompressFile(fileName, await readFile(join(archiveDir, fileName)));
+      histories.set(timeline, parseHistory(content.toString('utf8'), timeline));
+    } catch {
+      // unreadable or malformed: recovery cannot follow it either
+    }
+  }
+  return histories;
+}
+
+/** The helper's state between polls. */
+class Prefetcher {
+  private chain: TimelineSpan[] = [];
+  /** The last segment recovery got (from the spool or the archive). */
+  private position: string;
+  /** Spooled segments, in the order recovery will ask for them. */
+  private queue: string[] = [];
+  private lastActivity = Date.now();
+  private lastHistoryScan = 0;
+  private failed = { name: '', at: 0 };
+  private readonly exists = async (name: string) => (await archivedSegmentFile(this.opts.archiveDir, name)) !== null;
+
+  constructor(private readonly opts: PrefetchOptions) {
+    this.position = opts.restored;
+  }
+
+  async init(): Promise<void> {
+    await this.rescanHistories();
+  }
+
+  private async rescanHistories(): Promise<void> {
+    this.lastHistoryScan = Date.now();
+    this.chain = await chooseChain(this.position, await readHistories(this.opts.archiveDir), this.opts.segmentSize, this.exists);
+  }
+
+  /** One poll: follow recovery, fill the queue by one segment, or wait. Resolves a stop reason or null. */
+  async step(): Promise<PrefetchEnd | null> {
+    const entries = new Set(await readdir(this.opts.spoolDir));
+    for (const entry of entries) {
+      if (!entry.startsWith(WANT_PREFIX)) continue;
+      await rm(join(this.opts.spoolDir, entry), { force: true });
+      if (!(await this.restoredByRecovery(entry.slice(WANT_PREFIX.length)))) return 'mismatch';
+    }
+    let taken = -1;
+    this.queue.forEach((name, index) => (taken = entries.has(name) ? taken : index));
+    if (taken >= 0) await this.advanceTo(taken);
+    if (Date.now() - this.lastActivity > this.opts.idleMs) return 'idle';
+    if (this.queue.length < this.opts.depth && (await this.fillOne())) return null;
+    await new Promise((resolve) => setTimeout(resolve, this.opts.pollMs ?? 20));
+    return null;
+  }
+
+  /** A restore call read `name` from the archive: true when that is where the prediction goes. */
+  private async restoredByRecovery(name: string): Promise<boolean> {
+    const index = this.queue.indexOf(name);
+    if (index >= 0) {
+      await this.advanceTo(index);
+      return true;
+    }
+    if (name === this.position) return true; // asked again
+    const next = this.queue.length === 0 ? await nextSegment(this.chain, this.position, this.opts.segmentSize, this.exists) : null;
+    if (name !== next) return false;
+    this.position = name;
+    this.lastActivity = Date.now();
+    return true;
+  }
+
+  /** Recovery got queue[index]: what is before it in the queue will never be asked for. */
+  private async advanceTo(index: number): Promise<void> {
+    for (const stale of this.queue.slice(0, index)) await rm(join(this.opts.spoolDir, stale), { force: true });
+    this.position = this.queue[index]!;
+    this.queue = this.queue.slice(index + 1);
+    this.lastActivity = Date.now();
+  }
+
+  /** Spool the next predicted segment; false when there is none to spool now. */
+  private async fillOne(): Promise<boolean> {
+    const after = this.queue.at(-1) ?? this.position;
+    let next = await nextSegment(this.chain, after, this.opts.segmentSize, this.exists);
+    if (!next && Date.now() - this.lastHistoryScan > 1000) {
+      await this.rescanHistories(); // a promotion since: a new history file to follow
+      next = await nextSegment(this.chain, after, this.opts.segmentSize, this.exists);
+    }
+    if (!next || (next === this.failed.name && Date.now() - this.failed.at < 1000)) return false;
+    if ((await spoolSegment(this.opts.archiveDir, this.opts.spoolDir, next, this.opts.segmentSize)) !== null) {
+      this.failed = { name: next, at: Date.now() }; // damaged or vanished: left to the restore call, retried after a while
+      return false;
+    }
+    this.queue.push(next);
+    return true;
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * The prefetch helper's one write: an archived segment, decoded, into the spool, atomically and only
+ * when it is the whole segment its name says (the checks the archiver applies to a finished segment,
+ * scan.ts segmentFileProblem: full size, long page header with the name's page address, timeline and
+ * the segment size). A file that fails them is never spooled: the restore call then reads the archive
+ * itself and reports the damage to PostgreSQL.
+ */
+import { copyFile, open, readFile, rename, rm } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { COMPRESSION_SUFFIX, decompressFile } from '../archive/codec.js';
+import { LONG_HEADER_LENGTH, parseArchivedName, segmentFileProblem } from '../archive/scan.js';
+import { TEMP_PREFIX } from './spool.js';
+
+/** The archive file holding segment `name` complete (plain first, as restore.ts tries them), or null. */
+export async function archivedSegmentFile(archiveDir: string, name: string): Promise<string | null> {
+  for (const suffix of Object.values(COMPRESSION_SUFFIX)) {
+    const path = join(archiveDir, name + suffix);
+    try {
+      const handle = await open(path, 'r');
+      await handle.close();
+      return path;
+    } catch {
+      // absent or unreadable: try the next form
+    }
+  }
+  return null;
+}
+
+/**
+ * Put segment `name` from `archiveDir` into `spoolDir` as NAME: decoded into `.tmp.NAME`, checked,
+ * fsynced, renamed. Resolves why it was not spooled (absent, damaged, unreadable), or null when it was.
+ * Leaves no temp file behind.
+ */
+export async function spoolSegment(archiveDir: string, spoolDir: string, name: string, segmentSize: number): Promise<string | null> {
+  const source = await archivedSegmentFile(archiveDir, name);
+  const segment = parseArchivedName(name, segmentSize);
+  if (!source || !segment) return 'not archived';
+  const temp = join(spoolDir, TEMP_PREFIX + name);
+  let out: FileHandle | null = null;
+  try {
+    if (source.endsWith(name)) {
+      await copyFile(source, temp); // copy_file_range: no trip through this process
+    } else {
+      await copyDecoded(source, temp);
+    }
+    out = await open(temp, 'r+');
+    const size = (await out.stat()).size;
+    const head = Buffer.alloc(LONG_HEADER_LENGTH);
+    await out.read(head, 0, LONG_HEADER_LENGTH, 0);
+    const problem = segmentFileProblem(segment, size, head, segmentSize);
+    if (problem) throw new Error(`${source} ${problem}`);
+    await out.sync();
+    await out.close();
+    out = null;
+    await rename(temp, join(spoolDir, name));
+    return null;
+  } catch (err) {
+    await out?.close().catch(() => undefined);
+    await rm(temp, { force: true }).catch(() => undefined);
+    return (err as Error).message;
+  }
+}
+
+async function copyDecoded(source: string, temp: string): Promise<void> {
+  const data = await decompressFile(source, await readFile(source));
+  const out = await open(temp, 'w');
+  try {
+    await out.write(data);
+  } finally {
+    await out.close();
+  }
+}

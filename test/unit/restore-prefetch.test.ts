@@ -1,0 +1,200 @@
+/**
+ * The prefetch helper and bin/walstream-restore on synthetic archives (segments with a real long page
+ * header and a marker, 1 MB): what gets spooled, what the fast path serves, when the helper stops.
+ * Runs the built dist/ (the helper is a separate Node process) and the sh script itself.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { compressFrame } from '../../src/archive/codec.js';
+import { segmentFileName } from '../../src/lsn.js';
+import { chooseChain, nextSegment } from '../../src/restore/predict.js';
+import { defaultSpoolDir, spoolProblem } from '../../src/restore/spool.js';
+import { parseHistory } from '../../src/walfile/history.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const FAST = join(ROOT, 'bin/walstream-restore');
+const CLI = join(ROOT, 'dist/cli/main.js');
+const MB = 1 << 20;
+
+let root: string;
+let archive: string;
+let pgwal: string;
+let spool: string;
+const helpers = new Set<number>();
+
+beforeEach(async () => {
+  root = await mkdtemp(join(tmpdir(), 'walstream-prefetch-'));
+  archive = join(root, 'archive');
+  pgwal = join(root, 'pg_wal');
+  spool = defaultSpoolDir(archive);
+  await mkdir(archive);
+  await mkdir(pgwal);
+});
+
+afterEach(async () => {
+  for (const pid of helpers) {
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      // gone
+    }
+  }
+  helpers.clear();
+  await rm(root, { recursive: true, force: true });
+});
+
+/** A segment: long page header (XLOG magic, XLP_LONG_HEADER, timeline, page address, segment size) and a marker. */
+function segment(timeline: number, segno: number): Buffer {
+  const b = Buffer.alloc(MB);
+  b.writeUInt16LE(0xd110, 0);
+  b.writeUInt16LE(0x0002, 2);
+  b.writeUInt32LE(timeline, 4);
+  b.writeBigUInt64LE(BigInt(segno) * BigInt(MB), 8);
+  b.writeBigUInt64LE(7777n, 24);
+  b.writeUInt32LE(MB, 32);
+  b.writeUInt32LE(8192, 36);
+  b.write(`segment ${timeline}/${segno}`, 100);
+  return b;
+}
+const name = (timeline: number, segno: number) => segmentFileName(timeline, BigInt(segno), MB);
+
+async function archiveSegments(timeline: number, from: number, to: number, suffix = ''): Promise<void> {
+  for (let s = from; s <= to; s++) {
+    const data = segment(timeline, s);
+    const content = suffix === '.lz4' ? await compressFrame({ method: 'lz4' }, data) : data;
+    await writeFile(join(archive, name(timeline, s) + suffix), content);
+  }
+}
+
+/** Run bin/walstream-restore (as restore_command would), with the data directory as working directory. */
+function fast(walFile: string, ...extra: string[]): { status: number | null; stderr: string; ms: number } {
+  const t = Date.now();
+  const run = spawnSync(FAST, [walFile, join(pgwal, 'RECOVERYXLOG'), '-D', archive, '--prefetch-idle', '1', ...extra], {
+    encoding: 'utf8',
+    env: { ...process.env, WALSTREAM_NODE: process.execPath },
+  });
+  return { status: run.status, stderr: run.stderr, ms: Date.now() - t };
+}
+
+function helperPid(): number | null {
+  try {
+    const pid = Number(/^pid=(\d+)/.exec(readFileSync(join(spool, 'walstream.lock'), 'utf8'))?.[1]);
+    if (pid) helpers.add(pid);
+    return pid || null;
+  } catch {
+    return null;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const spooled = async () => (existsSync(spool) ? (await readdir(spool)).filter((n) => /^[0-9A-F]{24}$/.test(n)).sort() : []);
+const restored = () => readFileSync(join(pgwal, 'RECOVERYXLOG'));
+
+describe('prefetch helper', () => {
+  it('spools the next segments, serves them through the sh fast path, refills, and exits when idle', async () => {
+    await archiveSegments(1, 1, 12);
+    expect(fast(name(1, 1)).status).toBe(0);
+    expect(restored().equals(segment(1, 1))).toBe(true);
+    await until('8 segments spooled', async () => (await spooled()).length === 8);
+    const pid = helperPid()!;
+    expect(await spooled()).toEqual([2, 3, 4, 5, 6, 7, 8, 9].map((s) => name(1, s)));
+    for (let s = 2; s <= 12; s++) {
+      const run = fast(name(1, s));
+      expect(run.status, run.stderr).toBe(0);
+      expect(restored().equals(segment(1, s)), `segment ${s}`).toBe(true);
+    }
+    expect(fast(name(1, 13)).status).toBe(1); // the end of the archive
+    expect(await readdir(pgwal)).toEqual(['RECOVERYXLOG']);
+    await until('the helper to exit by itself', () => !alive(pid), 10_000);
+    expect(existsSync(spool)).toBe(false); // it removes what it made
+  });
+
+  it('decodes a compressed archive into the spool', async () => {
+    await archiveSegments(1, 1, 4, '.lz4');
+    expect(fast(name(1, 1)).status).toBe(0);
+    await until('3 segments spooled', async () => (await spooled()).length === 3);
+    expect(readFileSync(join(spool, name(1, 2))).equals(segment(1, 2))).toBe(true);
+    expect(fast(name(1, 2)).status).toBe(0);
+    expect(restored().equals(segment(1, 2))).toBe(true);
+  });
+
+  it('stops when recovery asks for a segment it did not predict, and never spools a damaged one', async () => {
+    await archiveSegments(1, 1, 6);
+    await writeFile(join(archive, name(1, 4)), segment(1, 4).subarray(0, MB - 8192)); // cut short: damaged
+    expect(fast(name(1, 1), '--prefetch-idle', '30').status).toBe(0);
+    await until('2 and 3 spooled', async () => (await spooled()).join() === [name(1, 2), name(1, 3)].join());
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await spooled()).toEqual([name(1, 2), name(1, 3)]); // 4 is damaged: the restore call reports it
+    const pid = helperPid()!;
+    const damaged = fast(name(1, 4));
+    expect(damaged.status).toBe(126);
+    expect(damaged.stderr).toMatch(/walstream restore: /);
+    expect(fast(name(1, 6)).status).toBe(0); // not the prediction (3 was next)
+    expect(restored().equals(segment(1, 6))).toBe(true);
+    await until('the helper to exit on the wrong prediction', () => !alive(pid), 5_000);
+    expect((await spooled()).filter((n) => n < name(1, 6))).toEqual([]);
+  });
+
+  it('takes nothing from a spool whose helper is gone', async () => {
+    await archiveSegments(1, 1, 3);
+    await mkdir(spool);
+    await writeFile(join(spool, name(1, 2)), segment(1, 3)); // a leftover that is not segment 2
+    await writeFile(join(spool, 'walstream.lock'), 'pid=999999999\n');
+    await writeFile(join(spool, 'archive'), `${archive}\n`);
+    expect(fast(name(1, 2)).status).toBe(0);
+    expect(restored().equals(segment(1, 2))).toBe(true);
+  });
+
+  it('--prefetch 0 starts no helper; a spool inside the data directory is refused with a warning', async () => {
+    await archiveSegments(1, 1, 3);
+    expect(fast(name(1, 1), '--prefetch', '0').status).toBe(0);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(existsSync(spool)).toBe(false);
+
+    await writeFile(join(pgwal, '..', 'PG_VERSION'), '15\n'); // root is now a data directory
+    const run = spawnSync(process.execPath, [CLI, 'restore', name(1, 2), 'pg_wal/RECOVERYXLOG', '-D', archive, '--spool', 'pg_wal/spool'], { cwd: root, encoding: 'utf8' });
+    expect(run.status).toBe(0);
+    expect(run.stderr).toMatch(/^walstream restore: warning: prefetching is off: spool "pg_wal\/spool" is inside the data directory/);
+    expect(existsSync(join(pgwal, 'spool'))).toBe(false);
+    expect(spoolProblem(join(tmpdir(), 'elsewhere'), root)).toBeNull();
+  });
+});
+
+describe('prediction', () => {
+  const exists = (names: string[]) => async (n: string) => names.includes(n);
+
+  it('follows a history file onto the next timeline at the switch segment, as XLogFileReadAnyTLI does', async () => {
+    const archived = [1, 2, 3, 4].map((s) => name(1, s)).concat([5, 6, 7].map((s) => name(2, s)));
+    const histories = new Map([[2, parseHistory('1\t0/50A000\tno recovery target specified\n', 2)]]);
+    const chain = await chooseChain(name(1, 3), histories, MB, exists(archived));
+    expect(chain.map((s) => s.timeline)).toEqual([2, 1]);
+    expect(await nextSegment(chain, name(1, 3), MB, exists(archived))).toBe(name(1, 4));
+    expect(await nextSegment(chain, name(1, 4), MB, exists(archived))).toBe(name(2, 5));
+    expect(await nextSegment(chain, name(2, 5), MB, exists(archived))).toBe(name(2, 6));
+    expect(await nextSegment(chain, name(2, 7), MB, exists(archived))).toBeNull();
+    // Recovery that stayed on timeline 1 past the switch (recovery_target_timeline = 'current'): timeline 1 alone.
+    const stayed = await chooseChain(name(1, 5), histories, MB, exists([...archived, name(1, 5)]));
+    expect(stayed).toEqual([{ timeline: 1, begin: 0n }]);
+  });
+});
