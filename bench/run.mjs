@@ -26,6 +26,9 @@
  *            MiB/s and archive bytes per WAL byte
  *   verify   walstream verify --all vs pg_waldump --stats=record over the same uncompressed archive of
  *            pgbench-made WAL (bench/lib/verify-bench.mjs): wall time, alternated, ratio
+ *   recovery a -X none base backup plus --gb of pgbench-made WAL recovered to the end of the archive with
+ *            restore_command = cp vs bin/walstream-restore (prefetch) from uncompressed, -Z lz4 and -Z zstd
+ *            archives (bench/lib/recovery-bench.mjs): seconds to the end of recovery, alternated, ratios
  *   sync     pgbench TPS with each tool as the only synchronous standby (--synchronous,
  *            application_name=walstream_bench, synchronous_standby_names = 'walstream_bench'),
  *            and without any standby for reference
@@ -57,6 +60,7 @@ import { delay, findPgBin, formatLsn, parseLsn, pgTool, run, startCluster } from
 import { buildCReceiver } from './lib/c-receiver.mjs';
 import { clkTck, watchProcess } from './lib/measure.mjs';
 import { benchVerify } from './lib/verify-bench.mjs';
+import { benchRecovery } from './lib/recovery-bench.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..');
@@ -64,7 +68,7 @@ const CLI = path.join(ROOT, 'dist', 'cli', 'main.js');
 const NULL_SINK = path.join(HERE, 'null-sink.mjs');
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
-const SECTIONS = ['catchup', 'nosync', 'ceiling', 'wire', 'lag', 'sync', 'rss', 'compress', 'verify'];
+const SECTIONS = ['catchup', 'nosync', 'ceiling', 'wire', 'lag', 'sync', 'rss', 'compress', 'verify', 'recovery'];
 const SYNC_NAME = 'walstream_bench';
 
 // ---------------------------------------------------------------------------------------------
@@ -815,6 +819,10 @@ try {
   if (only.has('verify')) {
     result.verify = await benchVerify({ cluster, cli: CLI, receivewal, waldump: pgTool('pg_waldump'), parentDir, runs, bytes: gb * GiB, segmentSize,
       generate: generatePgbenchWal, dropCaches: () => canDropCaches && dropCaches(), log });
+  }
+  if (only.has('recovery')) {
+    result.recovery = await benchRecovery({ cluster, cli: CLI, fast: path.join(ROOT, 'bin', 'walstream-restore'), parentDir, runs, bytes: gb * GiB, segmentSize,
+      generate: generatePgbenchWal, log });
   }
 } catch (err) {
   failed = err;
