@@ -4,7 +4,7 @@
  * a summary line; exit 1 when anything is wrong (process.exitCode: the program's error boundary
  * turns usage errors into one `walstream: ...` line and exit 1 too).
  */
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { verifyArchive, type VerifyResult } from '../walfile/verify-archive.js';
 import { formatBytes, ProgressLine } from './progress.js';
 
@@ -13,6 +13,7 @@ interface VerifyFlags {
   from?: string;
   all?: boolean;
   json?: boolean;
+  jobs?: number;
 }
 
 /** The result as JSON for machines: counts, the watermark, and each file with its problems. */
@@ -34,7 +35,7 @@ async function verify(flags: VerifyFlags): Promise<void> {
   let result: VerifyResult;
   try {
     result = await verifyArchive({
-      directory: flags.directory, from: flags.from, all: flags.all,
+      directory: flags.directory, from: flags.from, all: flags.all, jobs: flags.jobs,
       onProgress: (p) => { done = p.filesDone; total = p.filesTotal; bytes = p.bytes; },
     });
   } finally {
@@ -59,6 +60,11 @@ export function verifyCommand(): Command {
     .option('--from <SEGMENT>', 'start at this segment (e.g. 000000010000000000000003) instead of after the watermark; the watermark is left as it is')
     .option('--all', 're-check every segment, ignoring the watermark')
     .option('--json', 'print the result as JSON (and no progress line)')
+    .option('-j, --jobs <N>', 'worker threads reading and checking segments in parallel (default: the number of processors; 1: none)', (value: string) => {
+      const n = Number(value);
+      if (!Number.isInteger(n) || n < 1 || n > 256) throw new InvalidArgumentError('a whole number from 1 to 256');
+      return n;
+    })
     .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'walstream verify: ')) })
     .addHelpText('after', `
 Checks what PostgreSQL's own reader checks, for every segment (NAME, NAME.gz, NAME.lz4, NAME.zst):

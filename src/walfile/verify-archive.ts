@@ -5,15 +5,18 @@
  * agree with each other and with the WAL (timeline switch points where the records say), and one
  * system identifier throughout. Keeps a watermark (watermark.ts) so the next run checks only what is new.
  */
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { formatLsn, historyFileName, isValidSegmentSize, segmentFileName, parseSegmentFileName } from '../lsn.js';
 import { type ArchivedSegment, decodeLongPageHeader, parseArchivedName } from '../archive/scan.js';
 import { decompressFile } from '../archive/codec.js';
 import { describeGap, listGapMarkers } from '../archive/gaps.js';
 import { WalstreamError } from '../errors.js';
 import { type HistoryEntry, parseHistory, timelineAt } from './history.js';
-import { type ChainState, type WalkContext, walkSegment } from './walker.js';
+import { type ChainState, type WalkContext, type WalkResult, walkSegment } from './walker.js';
+import { type WalkTaskResult, WalkPool, joinWalk } from './parallel.js';
 import { type Watermark, readWatermark, removeWatermark, writeWatermark } from './watermark.js';
 
 export interface VerifyOptions {
@@ -29,6 +32,8 @@ export interface VerifyOptions {
   onProgress?: (progress: VerifyProgress) => void;
   /** Stops between files (the result then covers the files checked so far). */
   signal?: AbortSignal;
+  /** Worker threads reading and walking segments in parallel (default os.availableParallelism()); 1 walks them on the calling thread. */
+  jobs?: number;
 }
 
 export interface VerifyProgress {
@@ -172,74 +177,127 @@ export async function verifyArchive(options: VerifyOptions): Promise<VerifyResul
   let clean = !result.files.some((f) => f.problems.length > 0);
   let newMark: Watermark | null = null;
 
-  let next = files.length > 0 ? readSegment(dir, files[0]!) : null;
-  for (let i = 0; i < files.length; i++) {
-    if (options.signal?.aborted) break;
-    const file = files[i]!;
-    const current = next!;
-    next = i + 1 < files.length ? readSegment(dir, files[i + 1]!) : null; // read ahead while this one is walked
-    const r = report(file.fileName);
-    const T = file.timeline;
-    const n = file.segno;
-    const begin = timelines.begins.get(T);
-    if (T > 1 && !timelines.histories.has(T) && !warnedHistory.has(T)) {
-      warnedHistory.add(T);
-      r.problems.push(`timeline ${T} has no history file ${historyFileName(T)} in the archive (recovery needs it)`);
-    }
-    if (n > minSegno) {
-      const previousTimeline = timelineAt(timelines.histories.get(T), T, n * seg - 1n);
-      if (!completeKeys.has(`${previousTimeline}:${n - 1n}`)) {
-        const missing = segmentFileName(previousTimeline, n - 1n, segmentSize);
-        const known = gapMarkers.find((m) => m.timeline === previousTimeline && m.fromLsn < n * seg && m.toLsn > (n - 1n) * seg);
-        r.problems.push(`gap: segment ${missing} before it is missing${known ? ` (walstream recorded this gap: ${describeGap(known)})` : ''}`);
+  const jobs = Math.max(1, Math.floor(options.jobs ?? os.availableParallelism()));
+  const pool = jobs > 1 && files.length > 1 ? new WalkPool(Math.min(jobs, files.length), workerScript()) : null;
+  // Parallel: segments are walked afresh by the pool, a few ahead, and joined to the chain here in order.
+  const walks: Promise<WalkTaskResult | null>[] = [];
+  const submit = (i: number): void => {
+    const f = files[i]!;
+    const begin = timelines.begins.get(f.timeline);
+    walks[i] = pool!.submit({
+      id: i, directory: dir, fileName: f.fileName, timeline: f.timeline, segno: f.segno, segmentSize, partial: f.partial,
+      systemId: shared.systemId, magic: shared.magic, blockSize: shared.blockSize,
+      timelineBegins: begin, timelineEnds: timelines.ends.get(f.timeline),
+      boundary: begin !== undefined && begin / seg === f.segno ? begin : undefined,
+    }).catch(() => null); // a worker that failed: walked here instead
+  };
+  const window = jobs * 3;
+  try {
+    let next = files.length > 0 && pool === null ? readSegment(dir, files[0]!) : null;
+    if (pool) for (let i = 0; i < Math.min(window, files.length); i++) submit(i);
+    for (let i = 0; i < files.length; i++) {
+      if (options.signal?.aborted) break;
+      const file = files[i]!;
+      let current = next;
+      let walk: WalkTaskResult | null = null;
+      if (pool) {
+        walk = await walks[i]!;
+        delete walks[i];
+        if (i + window < files.length) submit(i + window);
+        if (walk === null) current = readSegment(dir, file);
+        else if (walk.error !== undefined) current = Promise.reject(new Error(walk.error));
+      } else {
+        next = i + 1 < files.length ? readSegment(dir, files[i + 1]!) : null; // read ahead while this one is walked
       }
-    }
-    let data: Buffer;
-    try {
-      data = await current;
-    } catch (err) {
-      r.problems.push((err as Error).message);
-      chains.delete(T);
-      clean = false;
-      continue;
-    }
-    r.bytes = data.length;
-    result.bytes += data.length;
-    result.segments++;
-    if (begin !== undefined && n < begin / seg) {
-      r.problems.push(`is before ${formatLsn(begin)}, where the history says timeline ${T} begins`);
-    } else {
-      let from = chains.get(T) ?? null;
-      if ((from === null || from.next !== n * seg) && begin !== undefined && begin / seg === n) {
-        // A new timeline's first segment continues its parent's WAL up to the switch point.
-        const snapshot = snapshots.get(`${timelines.parent.get(T)}:${n - 1n}`);
-        from = snapshot ? { ...snapshot, pending: snapshot.pending && { ...snapshot.pending, creditTo: null } } : null;
+      const r = report(file.fileName);
+      const T = file.timeline;
+      const n = file.segno;
+      const begin = timelines.begins.get(T);
+      if (T > 1 && !timelines.histories.has(T) && !warnedHistory.has(T)) {
+        warnedHistory.add(T);
+        r.problems.push(`timeline ${T} has no history file ${historyFileName(T)} in the archive (recovery needs it)`);
       }
-      const ctx: WalkContext = {
-        ...shared, credit,
-        timelineBegins: begin,
-        timelineEnds: timelines.ends.get(T),
-        boundary: begin !== undefined && begin / seg === n ? begin : undefined,
-      };
-      const walked = walkSegment({ fileName: file.fileName, timeline: T, segno: n, segmentSize, data, partial: file.partial }, ctx, from);
-      shared.systemId = ctx.systemId;
-      shared.magic = ctx.magic;
-      shared.blockSize = ctx.blockSize;
-      if (walked.problem) r.problems.push(walked.problem);
-      else if (ctx.boundary !== undefined && !walked.boundaryFound) {
-        r.problems.push(`no record ends at ${formatLsn(ctx.boundary)}, where ${historyFileName(T)} says timeline ${T} begins`);
+      if (n > minSegno) {
+        const previousTimeline = timelineAt(timelines.histories.get(T), T, n * seg - 1n);
+        if (!completeKeys.has(`${previousTimeline}:${n - 1n}`)) {
+          const missing = segmentFileName(previousTimeline, n - 1n, segmentSize);
+          const known = gapMarkers.find((m) => m.timeline === previousTimeline && m.fromLsn < n * seg && m.toLsn > (n - 1n) * seg);
+          r.problems.push(`gap: segment ${missing} before it is missing${known ? ` (walstream recorded this gap: ${describeGap(known)})` : ''}`);
+        }
       }
-      chains.set(T, walked.state);
-      if (walked.state && needed.has(`${T}:${n}`)) snapshots.set(`${T}:${n}`, walked.state);
-      if (clean && r.problems.length === 0 && !file.partial && walked.state) {
-        newMark = {
-          timeline: T, segment: file.name, segno: n, endLsn: (n + 1n) * seg, systemId: ctx.systemId!, segmentSize,
-          blockSize: ctx.blockSize!, magic: ctx.magic!, chain: walked.state,
+      let data: Buffer | null = null;
+      try {
+        if (current) data = await current;
+      } catch (err) {
+        r.problems.push((err as Error).message);
+        chains.delete(T);
+        clean = false;
+        continue;
+      }
+      const size = data ? data.length : walk!.bytes;
+      r.bytes = size;
+      result.bytes += size;
+      result.segments++;
+      if (begin !== undefined && n < begin / seg) {
+        r.problems.push(`is before ${formatLsn(begin)}, where the history says timeline ${T} begins`);
+      } else {
+        let from = chains.get(T) ?? null;
+        if ((from === null || from.next !== n * seg) && begin !== undefined && begin / seg === n) {
+          // A new timeline's first segment continues its parent's WAL up to the switch point.
+          const snapshot = snapshots.get(`${timelines.parent.get(T)}:${n - 1n}`);
+          from = snapshot ? { ...snapshot, pending: snapshot.pending && { ...snapshot.pending, creditTo: null } } : null;
+        }
+        const ctx: WalkContext = {
+          ...shared, credit,
+          timelineBegins: begin,
+          timelineEnds: timelines.ends.get(T),
+          boundary: begin !== undefined && begin / seg === n ? begin : undefined,
         };
+        let walked: WalkResult | null = null;
+        if (walk !== null && data === null) {
+          // Joined to the chain when the worker's walk says all the walk from `from` would; else walked again here.
+          const consistent = (walk.systemId === undefined || ctx.systemId === undefined || walk.systemId === ctx.systemId)
+            && (walk.magic === undefined || ctx.magic === undefined || walk.magic === ctx.magic)
+            && (walk.blockSize === undefined || ctx.blockSize === undefined || walk.blockSize === ctx.blockSize);
+          const joined = consistent && ctx.boundary === undefined ? joinWalk(walk, from, n * seg) : null;
+          if (joined) {
+            if (joined.crossingCredit !== null) credit(joined.crossingCredit, 1);
+            if (walk.records > 0) credit(file.fileName, walk.records);
+            ctx.systemId ??= walk.systemId;
+            ctx.magic ??= walk.magic;
+            ctx.blockSize ??= walk.blockSize;
+            walked = { problem: null, state: joined.state, endOfWal: null, boundaryFound: walk.boundaryFound };
+          } else {
+            try {
+              data = await readSegment(dir, file);
+            } catch (err) {
+              r.problems.push((err as Error).message);
+            }
+          }
+        }
+        if (walked === null && data !== null) walked = walkSegment({ fileName: file.fileName, timeline: T, segno: n, segmentSize, data, partial: file.partial }, ctx, from);
+        if (walked === null) walked = { problem: null, state: null, endOfWal: null, boundaryFound: true }; // unreadable on the second read: said above
+        shared.systemId = ctx.systemId;
+        shared.magic = ctx.magic;
+        shared.blockSize = ctx.blockSize;
+        if (walked.problem) r.problems.push(walked.problem);
+        else if (ctx.boundary !== undefined && !walked.boundaryFound) {
+          r.problems.push(`no record ends at ${formatLsn(ctx.boundary)}, where ${historyFileName(T)} says timeline ${T} begins`);
+        }
+        chains.set(T, walked.state);
+        if (walked.state && needed.has(`${T}:${n}`)) snapshots.set(`${T}:${n}`, walked.state);
+        if (clean && r.problems.length === 0 && !file.partial && walked.state) {
+          newMark = {
+            timeline: T, segment: file.name, segno: n, endLsn: (n + 1n) * seg, systemId: ctx.systemId!, segmentSize,
+            blockSize: ctx.blockSize!, magic: ctx.magic!, chain: walked.state,
+          };
+        }
       }
+      if (r.problems.length > 0) clean = false;
+      options.onProgress?.({ file: file.fileName, filesDone: i + 1, filesTotal: files.length, bytes: result.bytes, records: result.records });
     }
-    if (r.problems.length > 0) clean = false;
-    options.onProgress?.({ file: file.fileName, filesDone: i + 1, filesTotal: files.length, bytes: result.bytes, records: result.records });
+  } finally {
+    await pool?.close();
   }
   result.systemId = shared.systemId ?? null;
   if (newMark && !options.from && options.writeWatermark !== false) {
@@ -251,6 +309,12 @@ export async function verifyArchive(options: VerifyOptions): Promise<VerifyResul
     result.watermark = null;
   }
   return finish(result);
+}
+
+/** The compiled worker script next to this module; null when running from source (the pool then walks in-process). */
+function workerScript(): URL | null {
+  const url = new URL('./verify-worker.js', import.meta.url);
+  return url.protocol === 'file:' && import.meta.url.endsWith('.js') && existsSync(fileURLToPath(url)) ? url : null;
 }
 
 function finish(result: VerifyResult): VerifyResult {

@@ -76,6 +76,24 @@ export interface WalkResult {
   endOfWal: bigint | null;
   /** Whether a record ended at ctx.boundary. */
   boundaryFound: boolean;
+  /** How the segment begins, for joining a walk begun afresh to the chain before it (parallel.ts); with `head` only. */
+  head?: SegmentHead;
+}
+
+/**
+ * What a walk begun afresh (from = null) saw at the segment's start and could not check without the
+ * segment before it: the record continued onto page 0 (skipped, as XLogFindNextRecord does) and the
+ * first record whose prev-link went unchecked.
+ */
+export interface SegmentHead {
+  /** Page 0's xlp_info and xlp_rem_len (-1 when the segment has no page header). */
+  info: number;
+  remaining: number;
+  /** The continued record's bytes in this segment (page headers left out) when page 0 continues one that ends in it; else null. */
+  continuation: Uint8Array | null;
+  /** The first record whose header was complete, its start and its xl_prev; null when there was none. */
+  firstStart: bigint | null;
+  firstPrev: bigint | null;
 }
 
 function copyPending(p: PendingRecord): PendingRecord {
@@ -89,15 +107,17 @@ const hex = (n: number): string => '0x' + n.toString(16).padStart(8, '0');
  * ended with; null to start afresh, skipping a leading continuation as XLogFindNextRecord does).
  * Stops at the first fault. `from` is not modified.
  */
-export function walkSegment(input: SegmentInput, ctx: WalkContext, from: ChainState | null): WalkResult {
-  const d = input.data;
+export function walkSegment(input: SegmentInput, ctx: WalkContext, from: ChainState | null, options?: { head?: boolean }): WalkResult {
+  // A plain Uint8Array view: its subarray (for native CRC calls) is cheaper than a Buffer's.
+  const d = new Uint8Array(input.data.buffer, input.data.byteOffset, input.data.length);
+  const head: SegmentHead | undefined = options?.head ? { info: -1, remaining: -1, continuation: null, firstStart: null, firstPrev: null } : undefined;
   const segmentSize = input.segmentSize;
   const segmentStart = input.segno * BigInt(segmentSize);
   const segHi = Number(segmentStart >> 32n);
   const segLo = Number(segmentStart & 0xffffffffn); // + an offset stays below 2^32: segments are size-aligned
   const lsn = (offset: number): bigint => segmentStart + BigInt(offset);
   const at = (offset: number): string => formatLsn(lsn(offset));
-  const fail = (problem: string): WalkResult => ({ problem, state: null, endOfWal: null, boundaryFound: false });
+  const fail = (problem: string): WalkResult => ({ problem, state: null, endOfWal: null, boundaryFound: false, head });
 
   if (d.length > segmentSize || (!input.partial && d.length !== segmentSize)) return fail(`is ${d.length} bytes, not the segment size ${segmentSize}`);
   const chained = from !== null && from.next === segmentStart;
@@ -120,17 +140,23 @@ export function walkSegment(input: SegmentInput, ctx: WalkContext, from: ChainSt
   let records = 0;
   let endOfWal = -1;
   let switched = false;
+  let continuation: Uint8Array | null = null;
 
   /** Header checks once a record's first 24 bytes are at hand (ValidXLogRecordHeader). */
   const headerProblem = (header: Uint8Array, h: number, start: bigint | number): string | null => {
-    if (prevHi >= 0 && (u32(header, h + 8) !== prevLo || u32(header, h + 12) !== prevHi)) {
+    if (prevHi < 0) {
+      if (head !== undefined && head.firstStart === null) {
+        head.firstStart = typeof start === 'number' ? lsn(start) : start;
+        head.firstPrev = u64(header, h + 8);
+      }
+    } else if (u32(header, h + 8) !== prevLo || u32(header, h + 12) !== prevHi) {
       const startText = typeof start === 'number' ? at(start) : formatLsn(start);
       return `record at ${startText} has prev-link ${formatLsn(u64(header, h + 8))}, the record before it is at ${formatLsn((BigInt(prevHi) << 32n) | BigInt(prevLo))}`;
     }
     return null;
   };
-  const recordEnded = (endOffset: number, isSwitch: boolean, startText: () => string): string | null => {
-    if (endOffset > endsAt) return `record at ${startText()} ends at ${at(endOffset)}, past the switch point ${formatLsn(ctx.timelineEnds!)} where the history says timeline ${timeline} ended`;
+  const recordEnded = (endOffset: number, isSwitch: boolean, start: bigint | number): string | null => {
+    if (endOffset > endsAt) return `record at ${typeof start === 'number' ? at(start) : formatLsn(start)} ends at ${at(endOffset)}, past the switch point ${formatLsn(ctx.timelineEnds!)} where the history says timeline ${timeline} ended`;
     if (endOffset === boundaryAt) boundaryFound = true;
     switched = isSwitch;
     return null;
@@ -167,6 +193,10 @@ export function walkSegment(input: SegmentInput, ctx: WalkContext, from: ChainSt
     latestTimeline = pageTimeline;
     let pos = page + SHORT_PAGE_HEADER;
     if (page === 0) {
+      if (head !== undefined) {
+        head.info = info;
+        head.remaining = remaining;
+      }
       if ((info & XLP_LONG_HEADER) === 0) return fail(`page at ${at(page)} starts the segment without a long page header`);
       if (d.length < LONG_PAGE_HEADER) return fail(`is ${d.length} bytes: a long page header does not fit`);
       const systemId = u64(d, 24).toString();
@@ -205,6 +235,8 @@ export function walkSegment(input: SegmentInput, ctx: WalkContext, from: ChainSt
         // Starting inside a record whose beginning is not at hand: skip to its end.
         pending = { start: lsn(0), total: remaining, got: 0, header: new Uint8Array(RECORD_HEADER), crc: 0, skip: true, creditTo: null };
         prevHi = -1;
+        // Kept for the walk that joins this one to the segment before (it finishes the record); only one that can end here.
+        if (head !== undefined && remaining <= d.length) continuation = new Uint8Array(remaining);
       } else {
         return fail(`page at ${at(page)} continues a record, but the previous record ended before it`);
       }
@@ -225,11 +257,17 @@ export function walkSegment(input: SegmentInput, ctx: WalkContext, from: ChainSt
             }
           }
           if (n > k) p.crc = crc32cRange(d, pos + k, pos + n, p.crc);
+        } else if (continuation !== null) {
+          continuation.set(d.subarray(pos, pos + n), p.got);
         }
         p.got += n;
         pos += n;
         if (p.got < p.total) continue; // on the next page
         pending = null;
+        if (continuation !== null) {
+          head!.continuation = continuation;
+          continuation = null;
+        }
         if (!p.skip) {
           const crc = crc32cRange(p.header, 0, RECORD_CRC_OFFSET, p.crc);
           if (crc !== u32(p.header, RECORD_CRC_OFFSET)) return fail(`record at ${formatLsn(p.start)} (length ${p.total}) fails its CRC-32C check: computed ${hex(crc)}, stored ${hex(u32(p.header, RECORD_CRC_OFFSET))}`);
@@ -242,7 +280,7 @@ export function walkSegment(input: SegmentInput, ctx: WalkContext, from: ChainSt
         }
         const isSwitch = !p.skip && p.header[17] === RM_XLOG_ID && (p.header[16] & ~XLR_INFO_MASK) === XLOG_SWITCH;
         pos = maxAlign(pos);
-        const problem = recordEnded(pos, isSwitch, () => formatLsn(p.start));
+        const problem = recordEnded(pos, isSwitch, p.start);
         if (problem) return fail(problem);
         if (switched) break pages;
         continue;
@@ -274,7 +312,7 @@ export function walkSegment(input: SegmentInput, ctx: WalkContext, from: ChainSt
       prevLo = segLo + pos;
       const start = pos;
       pos = maxAlign(pos + total);
-      const ended = recordEnded(pos, d[start + 17] === RM_XLOG_ID && (d[start + 16] & ~XLR_INFO_MASK) === XLOG_SWITCH, () => at(start));
+      const ended = recordEnded(pos, d[start + 17] === RM_XLOG_ID && (d[start + 16] & ~XLR_INFO_MASK) === XLOG_SWITCH, start);
       if (ended) return fail(ended);
       if (switched) break pages;
     }
@@ -284,11 +322,11 @@ export function walkSegment(input: SegmentInput, ctx: WalkContext, from: ChainSt
   const prev = prevHi >= 0 ? (BigInt(prevHi) << 32n) | BigInt(prevLo) : null;
   const next = segmentStart + BigInt(segmentSize);
   // After XLOG_SWITCH the rest of the segment is ignored (xlogreader.c: the record "extends" to the segment's end).
-  if (switched) return { problem: null, state: { next, prev, pending: null }, endOfWal: null, boundaryFound };
+  if (switched) return { problem: null, state: { next, prev, pending: null }, endOfWal: null, boundaryFound, head };
   if (endOfWal >= 0) {
     if (!input.partial) return fail(`WAL ends at ${at(endOfWal)}, inside a complete segment and with no XLOG_SWITCH before it`);
-    return { problem: null, state: null, endOfWal: pending ? pending.start : lsn(endOfWal), boundaryFound };
+    return { problem: null, state: null, endOfWal: pending ? pending.start : lsn(endOfWal), boundaryFound, head };
   }
-  if (input.partial) return { problem: null, state: null, endOfWal: pending ? pending.start : null, boundaryFound };
-  return { problem: null, state: { next, prev, pending }, endOfWal: null, boundaryFound };
+  if (input.partial) return { problem: null, state: null, endOfWal: pending ? pending.start : null, boundaryFound, head };
+  return { problem: null, state: { next, prev, pending }, endOfWal: null, boundaryFound, head };
 }

@@ -1,0 +1,220 @@
+/**
+ * Walking an archive's segments in parallel (verify --jobs): each segment is read and walked afresh
+ * (walkSegment with from = null) by a worker thread (verify-worker.ts), which cannot know the record
+ * chain it continues; the main thread then joins each walk, in order, to the chain before it
+ * (joinWalk): it finishes the record crossing the segment boundary (its CRC-32C from the bytes the
+ * worker kept, its prev-link, the continuation length page 0 gives) and checks the first record's
+ * prev-link. Whatever the join cannot vouch for exactly as a walk from the chain would (a fault, a
+ * timeline switch point in the segment, a record spanning the whole segment, a boundary XLOG_SWITCH)
+ * is walked again on the main thread from the chain, so results are identical to the serial walk's.
+ */
+import { promises as fs, closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { decompressFile } from '../archive/codec.js';
+import { crc32cRange } from './crc32c.js';
+import { RECORD_CRC_OFFSET, RECORD_HEADER, RM_XLOG_ID, XLOG_SWITCH, XLP_FIRST_IS_CONTRECORD, XLP_FIRST_IS_OVERWRITE_CONTRECORD, XLR_INFO_MASK, u32, u64 } from './format.js';
+import { type ChainState, type SegmentHead, walkSegment } from './walker.js';
+
+/** One segment for a worker: where it is and what the archive says of it. */
+export interface WalkTask {
+  id: number;
+  directory: string;
+  fileName: string;
+  timeline: number;
+  segno: bigint;
+  segmentSize: number;
+  partial: boolean;
+  systemId?: string;
+  magic?: number;
+  blockSize?: number;
+  timelineBegins?: bigint;
+  timelineEnds?: bigint;
+  boundary?: bigint;
+}
+
+/** A worker's answer: the afresh walk's verdict (without the segment's bytes). */
+export interface WalkTaskResult {
+  id: number;
+  /** Why the file could not be read or decompressed (as the serial reader words it); the rest is then empty. */
+  error?: string;
+  bytes: number;
+  problem: string | null;
+  state: ChainState | null;
+  boundaryFound: boolean;
+  /** Records credited to this file. */
+  records: number;
+  systemId?: string;
+  magic?: number;
+  blockSize?: number;
+  head?: SegmentHead;
+}
+
+let scratch: Buffer | null = null;
+
+/** Read a segment file: an uncompressed one into a buffer reused from call to call (valid until the next call). */
+async function readInto(file: string, fileName: string): Promise<Buffer> {
+  if (/\.(gz|lz4|zst)(\.partial)?$/.test(fileName)) {
+    let raw: Buffer;
+    try {
+      raw = await fs.readFile(file);
+    } catch (err) {
+      throw new Error(`cannot be read: ${(err as Error).message}`);
+    }
+    try {
+      return await decompressFile(fileName, raw);
+    } catch (err) {
+      throw new Error(`does not decompress: ${(err as Error).message}`);
+    }
+  }
+  try {
+    const fd = openSync(file, 'r');
+    try {
+      const size = fstatSync(fd).size;
+      if (scratch === null || scratch.length < size) scratch = Buffer.allocUnsafe(Math.max(size, 16 << 20));
+      let got = 0;
+      while (got < size) {
+        const n = readSync(fd, scratch, got, size - got, got);
+        if (n === 0) break;
+        got += n;
+      }
+      return scratch.subarray(0, got);
+    } finally {
+      closeSync(fd);
+    }
+  } catch (err) {
+    throw new Error(`cannot be read: ${(err as Error).message}`);
+  }
+}
+
+/** Read and walk one segment afresh (what a worker does; also run in-process where no worker script is built). */
+export async function runWalkTask(task: WalkTask): Promise<WalkTaskResult> {
+  let data: Buffer;
+  try {
+    data = await readInto(path.join(task.directory, task.fileName), task.fileName);
+  } catch (err) {
+    return { id: task.id, error: (err as Error).message, bytes: 0, problem: null, state: null, boundaryFound: false, records: 0 };
+  }
+  let records = 0;
+  const ctx = {
+    systemId: task.systemId, magic: task.magic, blockSize: task.blockSize,
+    timelineBegins: task.timelineBegins, timelineEnds: task.timelineEnds, boundary: task.boundary,
+    credit: (_file: string, n: number) => { records += n; }, // a walk afresh credits only its own file
+  };
+  const walked = walkSegment({ fileName: task.fileName, timeline: task.timeline, segno: task.segno, segmentSize: task.segmentSize, data, partial: task.partial }, ctx, null, { head: true });
+  return {
+    id: task.id, bytes: data.length, problem: walked.problem, state: walked.state, boundaryFound: walked.boundaryFound, records,
+    systemId: ctx.systemId, magic: ctx.magic, blockSize: ctx.blockSize, head: walked.head,
+  };
+}
+
+/** What joining an afresh walk to the chain gives: the chain at the segment's end, and the file to credit with the crossing record. */
+export interface Joined {
+  state: ChainState | null;
+  /** The file the record crossing into this segment started in, credited with it; null when none (or counted elsewhere). */
+  crossingCredit: string | null;
+}
+
+/**
+ * Join `walk` (segment starting at `segmentStart`, walked afresh without a fault) to the chain `from`
+ * the serial walk would have continued from. Null when the result might differ from that walk's:
+ * then walk the segment from `from`.
+ */
+export function joinWalk(walk: WalkTaskResult, from: ChainState | null, segmentStart: bigint): Joined | null {
+  const h = walk.head;
+  if (walk.problem !== null || walk.error !== undefined || h === undefined) return null;
+  if (from === null || from.next !== segmentStart) return { state: walk.state, crossingCredit: null }; // the same walk
+  const continues = (h.info & XLP_FIRST_IS_CONTRECORD) !== 0;
+  const p = from.pending;
+  let expectedPrev: bigint | null;
+  let crossingCredit: string | null = null;
+  if (p !== null) {
+    if (p.skip) return null;
+    if (!continues) {
+      if (h.info < 0 || (h.info & XLP_FIRST_IS_OVERWRITE_CONTRECORD) === 0) return null;
+      expectedPrev = p.start; // the abandoned record is the next one's predecessor
+    } else {
+      const c = h.continuation;
+      if (c === null || h.remaining !== p.total - p.got || c.length !== h.remaining) return null;
+      // Finish the crossing record as the walk from the chain would: header, prev-link, CRC.
+      const header = new Uint8Array(RECORD_HEADER);
+      header.set(p.header.subarray(0, Math.min(p.got, RECORD_HEADER)));
+      let k = 0;
+      if (p.got < RECORD_HEADER) {
+        k = Math.min(RECORD_HEADER - p.got, c.length);
+        header.set(c.subarray(0, k), p.got);
+        if (p.got + k < RECORD_HEADER) return null;
+        if (from.prev !== null && u64(header, 8) !== from.prev) return null;
+      }
+      let crc = p.crc;
+      if (c.length > k) crc = crc32cRange(c, k, c.length, crc);
+      crc = crc32cRange(header, 0, RECORD_CRC_OFFSET, crc);
+      if (crc !== u32(header, RECORD_CRC_OFFSET)) return null;
+      if (header[17] === RM_XLOG_ID && (header[16]! & ~XLR_INFO_MASK) === XLOG_SWITCH) return null;
+      crossingCredit = p.creditTo;
+      expectedPrev = p.start;
+    }
+  } else {
+    if (continues) return null;
+    expectedPrev = from.prev;
+  }
+  if (expectedPrev !== null && (h.firstStart === null || h.firstPrev !== expectedPrev)) return null;
+  const state = walk.state && walk.state.prev === null ? { ...walk.state, prev: expectedPrev } : walk.state;
+  return { state, crossingCredit };
+}
+
+/** Runs WalkTasks on worker threads, or in-process when the worker script is not at hand (running from source). */
+export class WalkPool {
+  private readonly workers: { worker: Worker; load: number }[] = [];
+  private inline: Promise<unknown> = Promise.resolve();
+  private readonly waiting = new Map<number, { resolve: (r: WalkTaskResult) => void; reject: (err: Error) => void; worker: number }>();
+
+  constructor(jobs: number, script: URL | null) {
+    if (script === null) return;
+    for (let i = 0; i < jobs; i++) {
+      const worker = new Worker(script);
+      worker.on('message', (result: WalkTaskResult) => {
+        const w = this.waiting.get(result.id);
+        if (!w) return;
+        this.waiting.delete(result.id);
+        this.workers[w.worker]!.load--;
+        w.resolve(result);
+      });
+      worker.on('error', (err) => this.failWorker(i, err));
+      worker.on('exit', (code) => this.failWorker(i, new Error(`verify worker exited with code ${code}`)));
+      this.workers.push({ worker, load: 0 });
+    }
+  }
+
+  private failWorker(index: number, err: Error): void {
+    for (const [id, w] of this.waiting) {
+      if (w.worker !== index) continue;
+      this.waiting.delete(id);
+      w.reject(err);
+    }
+  }
+
+  /** Walk `task` on the least busy worker. */
+  submit(task: WalkTask): Promise<WalkTaskResult> {
+    if (this.workers.length === 0) {
+      // One at a time: a task's read reuses the buffer the one before walked.
+      const result = this.inline.then(() => runWalkTask(task));
+      this.inline = result.catch(() => undefined);
+      return result;
+    }
+    let best = 0;
+    for (let i = 1; i < this.workers.length; i++) if (this.workers[i]!.load < this.workers[best]!.load) best = i;
+    const slot = this.workers[best]!;
+    slot.load++;
+    return new Promise((resolve, reject) => {
+      this.waiting.set(task.id, { resolve, reject, worker: best });
+      slot.worker.postMessage(task);
+    });
+  }
+
+  async close(): Promise<void> {
+    const workers = this.workers.splice(0);
+    for (const { worker } of workers) worker.removeAllListeners('exit');
+    await Promise.all(workers.map(({ worker }) => worker.terminate()));
+  }
+}
