@@ -8,6 +8,7 @@ import { cleanupCommand } from './cleanup.js';
 import { benchCommand } from './bench.js';
 import { verifyCommand } from './verify.js';
 import { statusCommand } from './status.js';
+import { demoCommand } from './demo.js';
 import { formatError } from './format-error.js';
 import { packageVersion } from './version.js';
 
@@ -31,6 +32,7 @@ Commands at a glance:
   program.addCommand(benchCommand());
   program.addCommand(verifyCommand());
   program.addCommand(statusCommand());
+  program.addCommand(demoCommand());
   program.command('restore').description('copy WALFILE from the archive to DEST for restore_command (walstream restore WALFILE DEST -D ARCHIVE)').allowUnknownOption().argument('[args...]');
   return program;
 }
