@@ -34,7 +34,7 @@ export function summaryText(f: DemoFigures): string {
     `  total      ${f.totalSeconds.toFixed(0)} s`,
     '',
     'The same against a real server (a role with REPLICATION and a `replication` line in pg_hba.conf):',
-    '  walstream receive -D /var/lib/walstream/archive -d "host=PRIMARY,STANDBY user=replicator" -S walstream --create-slot --if-not-exists',
+    '  walstream receive -D /var/lib/walstream/archive -d "host=PRIMARY user=replicator" -S walstream --create-slot --if-not-exists   # and on the standby',
     '  walstream receive -D /var/lib/walstream/archive -d "host=PRIMARY,STANDBY user=replicator" -S walstream --progress',
     '  walstream verify -D /var/lib/walstream/archive',
     "  restore_command = 'walstream restore %f %p -D /var/lib/walstream/archive'",
