@@ -62,7 +62,7 @@ async function demo(flags: DemoFlags): Promise<void> {
 /** The `demo` command definition. */
 export function demoCommand(): Command {
   return new Command('demo')
-    .description('see walstream work on throwaway local servers: archive under load, follow a failover, verify, restore (about a minute)')
+    .description('see walstream work on throwaway local servers: archive under load, follow a failover, verify, restore (under a minute)')
     .option('--dir <DIR>', 'where the servers and the archive go (removed at the end unless --keep)', './walstream-demo')
     .option('--mb <N>', 'MiB of WAL the built-in load writes', positiveInt, 200)
     .option('--keep', 'keep the directory (servers stopped) after a successful run')

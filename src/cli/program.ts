@@ -18,7 +18,6 @@ function buildProgram(): Command {
   const program = new Command('walstream')
     .description('Stream PostgreSQL WAL into a durable archive over the replication protocol (a pg_receivewal replacement).')
     .version(packageVersion(), '-V, --version', 'print the version and exit')
-    .showHelpAfterError('(run with --help for usage)')
     .addHelpText('after', `
 Commands at a glance:
   walstream receive -D /archive -d "host=primary user=repl" -S walstream
@@ -33,7 +32,13 @@ Commands at a glance:
   program.addCommand(verifyCommand());
   program.addCommand(statusCommand());
   program.addCommand(demoCommand());
-  program.command('restore').description('copy WALFILE from the archive to DEST for restore_command (walstream restore WALFILE DEST -D ARCHIVE)').allowUnknownOption().argument('[args...]');
+  program.command('restore').description('copy WALFILE from the archive to DEST for restore_command (walstream restore WALFILE DEST -D ARCHIVE)').allowUnknownOption().argument('WALFILE').argument('DEST');
+  // Usage errors (an unknown option, a bad value) read like every other error: one line, the same prefix
+  // and pg_receivewal's pointer to the help (verify and cleanup word their own).
+  for (const command of [program, ...program.commands.filter((c) => !['verify', 'cleanup'].includes(c.name()))]) {
+    const name = command === program ? 'walstream' : `walstream ${command.name()}`;
+    command.configureOutput({ outputError: (text, write) => write(`walstream: ${text.trimEnd()}. Try "${name} --help" for more information.\n`) });
+  }
   return program;
 }
 
