@@ -1,10 +1,11 @@
 /**
  * The bench's `verify` section: `walstream verify --all` against `pg_waldump --stats=record` (which
  * also reads every record and checks its CRC) over the same uncompressed archive of pgbench-made WAL,
- * made once by pg_receivewal. Runs alternate A B, B A; the page cache is dropped before each run when
- * we may, so both read the archive from disk. Reported: wall time of each, medians and their ratio
- * (pg_waldump's time / walstream's: above 1 means walstream is faster), and the record counts, which
- * must agree.
+ * made once by pg_receivewal (walstream with its default --jobs: a worker thread per processor).
+ * Runs alternate A B, B A; the page cache is dropped before each run when we may, so both read the
+ * archive from disk. Reported: wall time of each, medians and their ratio (pg_waldump's time /
+ * walstream's: above 1 means walstream is faster), median CPU time (user + system) of each, and the
+ * record counts, which must agree.
  */
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -64,9 +65,10 @@ export async function benchVerify(ctx) {
     const summary = {
       bytes, segments, walstreamSeconds: walstream, pgWaldumpSeconds: waldump, ratio: waldump / walstream, pairedRatio: median(paired),
       walstreamMiBs: bytes / 2 ** 20 / walstream, pgWaldumpMiBs: bytes / 2 ** 20 / waldump,
+      walstreamCpuSeconds: median(of('walstream').map((x) => x.cpuSeconds)), pgWaldumpCpuSeconds: median(of('pg_waldump').map((x) => x.cpuSeconds)),
       records: { walstream: of('walstream')[0]?.records, pgWaldump: of('pg_waldump')[0]?.records },
     };
-    log(`verify: walstream ${walstream.toFixed(2)} s (${summary.walstreamMiBs.toFixed(0)} MiB/s), pg_waldump --stats=record ${waldump.toFixed(2)} s (${summary.pgWaldumpMiBs.toFixed(0)} MiB/s): walstream ${summary.ratio.toFixed(2)}x as fast (paired ${summary.pairedRatio.toFixed(2)}x); records ${summary.records.walstream} vs ${summary.records.pgWaldump}`);
+    log(`verify: walstream ${walstream.toFixed(2)} s (${summary.walstreamMiBs.toFixed(0)} MiB/s), pg_waldump --stats=record ${waldump.toFixed(2)} s (${summary.pgWaldumpMiBs.toFixed(0)} MiB/s): walstream ${summary.ratio.toFixed(2)}x as fast (paired ${summary.pairedRatio.toFixed(2)}x); CPU ${summary.walstreamCpuSeconds.toFixed(2)} s vs ${summary.pgWaldumpCpuSeconds.toFixed(2)} s; records ${summary.records.walstream} vs ${summary.records.pgWaldump}`);
     return { start: formatLsn(start), end: formatLsn(end), runs, summary };
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -337,10 +337,22 @@ async function readSegment(dir: string, segment: ArchivedSegment): Promise<Buffe
   }
 }
 
+/** The first bytes of a segment file (the long page header); a compressed one is decompressed whole. */
+async function readHead(dir: string, name: string): Promise<Buffer> {
+  if (/\.(gz|lz4|zst)(\.partial)?$/.test(name)) return readSegment(dir, { fileName: name } as ArchivedSegment);
+  const file = await fs.open(path.join(dir, name), 'r');
+  try {
+    const { buffer, bytesRead } = await file.read(Buffer.alloc(64), 0, 64, 0);
+    return buffer.subarray(0, bytesRead);
+  } finally {
+    await file.close();
+  }
+}
+
 /** The segment size from the oldest segment file's long page header, or null when no file has one. */
 async function detectSegmentSize(dir: string, names: string[]): Promise<number | null> {
   for (const name of names.filter((n) => LOOKS_LIKE_SEGMENT.test(n))) {
-    const header = decodeLongPageHeader(await readSegment(dir, { fileName: name } as ArchivedSegment).catch(() => Buffer.alloc(0)));
+    const header = decodeLongPageHeader(await readHead(dir, name).catch(() => Buffer.alloc(0)));
     if (header && isValidSegmentSize(header.segmentSize)) return header.segmentSize;
   }
   return null;
