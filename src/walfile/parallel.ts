@@ -165,7 +165,7 @@ export function joinWalk(walk: WalkTaskResult, from: ChainState | null, segmentS
 
 /** Runs WalkTasks on worker threads, or in-process when the worker script is not at hand (running from source). */
 export class WalkPool {
-  private readonly workers: { worker: Worker; load: number }[] = [];
+  private readonly workers: { worker: Worker; load: number; dead: boolean }[] = [];
   private inline: Promise<unknown> = Promise.resolve();
   private readonly waiting = new Map<number, { resolve: (r: WalkTaskResult) => void; reject: (err: Error) => void; worker: number }>();
 
@@ -182,11 +182,14 @@ export class WalkPool {
       });
       worker.on('error', (err) => this.failWorker(i, err));
       worker.on('exit', (code) => this.failWorker(i, new Error(`verify worker exited with code ${code}`)));
-      this.workers.push({ worker, load: 0 });
+      this.workers.push({ worker, load: 0, dead: false });
     }
   }
 
+  /** A worker that failed gets no more tasks; those it had are rejected (and walked on the main thread). */
   private failWorker(index: number, err: Error): void {
+    const slot = this.workers[index];
+    if (slot) slot.dead = true;
     for (const [id, w] of this.waiting) {
       if (w.worker !== index) continue;
       this.waiting.delete(id);
@@ -196,15 +199,15 @@ export class WalkPool {
 
   /** Walk `task` on the least busy worker. */
   submit(task: WalkTask): Promise<WalkTaskResult> {
-    if (this.workers.length === 0) {
+    const alive = this.workers.filter((w) => !w.dead);
+    if (alive.length === 0) {
       // One at a time: a task's read reuses the buffer the one before walked.
       const result = this.inline.then(() => runWalkTask(task));
       this.inline = result.catch(() => undefined);
       return result;
     }
-    let best = 0;
-    for (let i = 1; i < this.workers.length; i++) if (this.workers[i]!.load < this.workers[best]!.load) best = i;
-    const slot = this.workers[best]!;
+    const slot = alive.reduce((a, b) => (b.load < a.load ? b : a));
+    const best = this.workers.indexOf(slot);
     slot.load++;
     return new Promise((resolve, reject) => {
       this.waiting.set(task.id, { resolve, reject, worker: best });

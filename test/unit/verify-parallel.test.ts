@@ -93,4 +93,17 @@ describe('verify in parallel', () => {
       await pool.close();
     }
   });
+
+  it('a worker that dies gets no more tasks: its task fails (walked by the caller instead), later ones run in-process', async () => {
+    const script = path.join(tempDir(), 'dies.mjs');
+    writeFileSync(script, 'throw new Error("no walking today");\n');
+    const pool = new WalkPool(1, pathToFileURL(script));
+    try {
+      const task: WalkTask = { id: 1, directory: fixtures, fileName: '000000010000000000000007', timeline: 1, segno: 7n, segmentSize: 1048576, partial: false };
+      await expect(pool.submit(task)).rejects.toThrow(/no walking today/);
+      expect(await pool.submit({ ...task, id: 2 })).toEqual(await runWalkTask({ ...task, id: 2 }));
+    } finally {
+      await pool.close();
+    }
+  });
 });
