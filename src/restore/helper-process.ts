@@ -28,13 +28,13 @@ export function decodeHelperArgs(argv: string[]): HelperArgs {
 }
 
 /**
- * Start a helper for `args` and return without waiting for it; false when the helper script is not
- * there (running from sources). A helper finding another one live on the same spool exits by itself.
+ * Start a helper for `args` and return its pid without waiting for it; null when the helper script is
+ * not there (running from sources). A helper finding another one live on the same spool exits by itself.
  */
-export function startPrefetchHelper(args: HelperArgs): boolean {
-  if (!existsSync(HELPER_MAIN)) return false;
+export function startPrefetchHelper(args: HelperArgs): number | null {
+  if (!existsSync(HELPER_MAIN)) return null;
   const child = spawn(process.execPath, [HELPER_MAIN, ...encodeHelperArgs(args)], { detached: true, stdio: 'ignore' });
   child.on('error', () => undefined);
   child.unref();
-  return true;
+  return child.pid ?? null;
 }

@@ -4,9 +4,9 @@
  * Prefetching is never a reason for a restore to fail: a spool problem costs speed, not the restore.
  */
 import { access, constants, mkdir, stat } from 'node:fs/promises';
-import { parseSizeSetting } from '../lsn.js';
+import { parseSegmentFileName, parseSizeSetting, segmentFileName } from '../lsn.js';
 import { startPrefetchHelper } from './helper-process.js';
-import { defaultSpoolDir, helperServing, noteRestored, spoolProblem, takeFromSpool } from './spool.js';
+import { defaultSpoolDir, helperServing, notePending, noteRestored, spoolProblem, takeFromSpool } from './spool.js';
 
 /** How much to prefetch: a number of segments, or bytes (rounded down to segments, at least one). */
 export type PrefetchDepth = { segments: number } | { bytes: number };
@@ -69,7 +69,7 @@ export async function afterRestore(call: PrefetchCall, spoolDir: string): Promis
   const segmentSize = (await stat(call.destination)).size;
   const depth = depthInSegments(call.depth, segmentSize);
   if (depth < 1) return;
-  startPrefetchHelper({
+  const pid = startPrefetchHelper({
     archiveDir: call.archiveDir,
     archiveArg: call.archiveDir,
     spoolDir,
@@ -78,4 +78,8 @@ export async function afterRestore(call: PrefetchCall, spoolDir: string): Promis
     depth,
     idleMs: call.idleMs,
   });
+  // The next call comes before the helper has even started: tell it (and bin/walstream-restore) that
+  // the next segment of this timeline is on its way. The helper withdraws this if it predicts otherwise.
+  const position = parseSegmentFileName(call.walFileName, segmentSize);
+  if (pid !== null && position) await notePending(spoolDir, segmentFileName(position.timeline, position.segno + 1n, segmentSize), pid);
 }

@@ -20,7 +20,7 @@ import { decompressFile } from '../archive/codec.js';
 import { parseHistory, type HistoryEntry } from '../walfile/history.js';
 import { archivedSegmentFile, spoolSegment } from './spool-writer.js';
 import { chooseChain, nextSegment, type TimelineSpan } from './predict.js';
-import { SPOOL_ARCHIVE_FILE, TEMP_PREFIX, WANT_PREFIX } from './spool.js';
+import { PENDING_PREFIX, SPOOL_ARCHIVE_FILE, TEMP_PREFIX, WANT_PREFIX } from './spool.js';
 
 export interface PrefetchOptions {
   /** The archive directory. */
@@ -58,7 +58,7 @@ export async function runPrefetch(opts: PrefetchOptions): Promise<PrefetchEnd> {
   const onSignal = () => (stop = 'signal');
   process.once('SIGTERM', onSignal).once('SIGINT', onSignal);
   try {
-    await emptySpool(opts.spoolDir);
+    await emptySpool(opts.spoolDir, `pid=${process.pid}\n`);
     await writeFile(join(opts.spoolDir, TEMP_PREFIX + SPOOL_ARCHIVE_FILE), `${opts.archiveArg}\n`);
     await rename(join(opts.spoolDir, TEMP_PREFIX + SPOOL_ARCHIVE_FILE), join(opts.spoolDir, SPOOL_ARCHIVE_FILE));
     const state = new Prefetcher(opts);
@@ -77,13 +77,17 @@ export async function runPrefetch(opts: PrefetchOptions): Promise<PrefetchEnd> {
   }
 }
 
-/** Remove everything in the spool but the lock's own files. */
-async function emptySpool(spoolDir: string): Promise<void> {
+/** Remove everything in the spool but the lock's own files, and the pending.NAME files holding `keepPending`. */
+async function emptySpool(spoolDir: string, keepPending?: string): Promise<void> {
   for (const name of await readdir(spoolDir)) {
     if (name.startsWith(LOCK_FILE) || name === SPOOL_ARCHIVE_FILE) continue;
+    if (keepPending && name.startsWith(PENDING_PREFIX) && (await readFile(join(spoolDir, name), 'utf8').catch(() => '')) === keepPending) continue;
     await rm(join(spoolDir, name), { force: true });
   }
 }
+
+/** Segments fetched at the same time. */
+const FETCH_AHEAD = 2;
 
 const HISTORY_FILE = /^([0-9A-F]{8})\.history(\.gz|\.lz4|\.zst)?$/;
 
@@ -114,6 +118,8 @@ class Prefetcher {
   private lastActivity = Date.now();
   private lastHistoryScan = 0;
   private failed = { name: '', at: 0 };
+  /** The segment spooled a second time at the end of the archive (once per position). */
+  private respooled = '';
   private readonly exists = async (name: string) => (await archivedSegmentFile(this.opts.archiveDir, name)) !== null;
 
   constructor(private readonly opts: PrefetchOptions) {
@@ -122,6 +128,11 @@ class Prefetcher {
 
   async init(): Promise<void> {
     await this.rescanHistories();
+    // The starting call announced the next segment of its timeline: withdraw that if it is not ours.
+    const first = await nextSegment(this.chain, this.position, this.opts.segmentSize, this.exists);
+    for (const name of await readdir(this.opts.spoolDir)) {
+      if (name.startsWith(PENDING_PREFIX) && name !== PENDING_PREFIX + first) await rm(join(this.opts.spoolDir, name), { force: true });
+    }
   }
 
   private async rescanHistories(): Promise<void> {
@@ -141,7 +152,7 @@ class Prefetcher {
     this.queue.forEach((name, index) => (taken = entries.has(name) ? taken : index));
     if (taken >= 0) await this.advanceTo(taken);
     if (Date.now() - this.lastActivity > this.opts.idleMs) return 'idle';
-    if (this.queue.length < this.opts.depth && (await this.fillOne())) return null;
+    if (this.queue.length < this.opts.depth && (await this.fill())) return null;
     await new Promise((resolve) => setTimeout(resolve, this.opts.pollMs ?? 20));
     return null;
   }
@@ -150,6 +161,7 @@ class Prefetcher {
   private async restoredByRecovery(name: string): Promise<boolean> {
     const index = this.queue.indexOf(name);
     if (index >= 0) {
+      await rm(join(this.opts.spoolDir, name), { force: true }); // spooled after that call looked: never taken
       await this.advanceTo(index);
       return true;
     }
@@ -169,20 +181,48 @@ class Prefetcher {
     this.lastActivity = Date.now();
   }
 
-  /** Spool the next predicted segment; false when there is none to spool now. */
-  private async fillOne(): Promise<boolean> {
-    const after = this.queue.at(-1) ?? this.position;
-    let next = await nextSegment(this.chain, after, this.opts.segmentSize, this.exists);
-    if (!next && Date.now() - this.lastHistoryScan > 1000) {
-      await this.rescanHistories(); // a promotion since: a new history file to follow
-      next = await nextSegment(this.chain, after, this.opts.segmentSize, this.exists);
+  /**
+   * Spool the next predicted segments, up to FETCH_AHEAD at once (decoding runs on the thread pool, so
+   * two segments in flight use both cores); false when there is none to spool now.
+   */
+  private async fill(): Promise<boolean> {
+    const names = await this.predictNext(Math.min(FETCH_AHEAD, this.opts.depth - this.queue.length));
+    if (names.length === 0 || (names[0] === this.failed.name && Date.now() - this.failed.at < 1000)) return false;
+    const problems = await Promise.all(names.map((name) => spoolSegment(this.opts.archiveDir, this.opts.spoolDir, name, this.opts.segmentSize)));
+    let ok = true;
+    for (const [i, name] of names.entries()) {
+      await rm(join(this.opts.spoolDir, PENDING_PREFIX + name), { force: true });
+      if (ok && problems[i] === null) {
+        this.queue.push(name);
+        continue;
+      }
+      if (ok) this.failed = { name, at: Date.now() }; // damaged or vanished: left to the restore call, retried after a while
+      ok = false;
+      await rm(join(this.opts.spoolDir, name), { force: true }); // nothing after it is queued, nor left behind
     }
-    if (!next || (next === this.failed.name && Date.now() - this.failed.at < 1000)) return false;
-    if ((await spoolSegment(this.opts.archiveDir, this.opts.spoolDir, next, this.opts.segmentSize)) !== null) {
-      this.failed = { name: next, at: Date.now() }; // damaged or vanished: left to the restore call, retried after a while
-      return false;
+    return problems[0] === null;
+  }
+
+  /** Up to `count` segments recovery will ask for after the queue's last, in order. */
+  private async predictNext(count: number): Promise<string[]> {
+    const names: string[] = [];
+    let after = this.queue.at(-1) ?? this.position;
+    while (names.length < count) {
+      let next = await nextSegment(this.chain, after, this.opts.segmentSize, this.exists);
+      if (!next && names.length === 0 && Date.now() - this.lastHistoryScan > 1000) {
+        await this.rescanHistories(); // a promotion since: a new history file to follow
+        next = await nextSegment(this.chain, after, this.opts.segmentSize, this.exists);
+      }
+      if (!next) break;
+      names.push(next);
+      after = next;
     }
-    this.queue.push(next);
-    return true;
+    if (names.length === 0 && this.queue.length === 0 && this.respooled !== this.position) {
+      // The end of the archive (for now): at the end of recovery the server reads its last segment
+      // once more (seen on PostgreSQL 15). Have it ready again.
+      this.respooled = this.position;
+      names.push(this.position);
+    }
+    return names;
   }
 }

@@ -1,6 +1,6 @@
 /**
- * The prefetch helper's one write: an archived segment, decoded, into the spool, atomically and only
- * when it is the whole segment its name says (the checks the archiver applies to a finished segment,
+ * The prefetch helper's one write: an archived segment, decoded, into the spool, atomically (written
+ * under a temporary name, renamed) and only when it is the whole segment its name says (the checks the archiver applies to a finished segment,
  * scan.ts segmentFileProblem: full size, long page header with the name's page address, timeline and
  * the segment size). A file that fails them is never spooled: the restore call then reads the archive
  * itself and reports the damage to PostgreSQL.
@@ -29,7 +29,7 @@ export async function archivedSegmentFile(archiveDir: string, name: string): Pro
 
 /**
  * Put segment `name` from `archiveDir` into `spoolDir` as NAME: decoded into `.tmp.NAME`, checked,
- * fsynced, renamed. Resolves why it was not spooled (absent, damaged, unreadable), or null when it was.
+ * renamed. Resolves why it was not spooled (absent, damaged, unreadable), or null when it was.
  * Leaves no temp file behind.
  */
 export async function spoolSegment(archiveDir: string, spoolDir: string, name: string, segmentSize: number): Promise<string | null> {
@@ -50,8 +50,7 @@ export async function spoolSegment(archiveDir: string, spoolDir: string, name: s
     await out.read(head, 0, LONG_HEADER_LENGTH, 0);
     const problem = segmentFileProblem(segment, size, head, segmentSize);
     if (problem) throw new Error(`${source} ${problem}`);
-    await out.sync();
-    await out.close();
+    await out.close(); // not fsynced, as restore_command = 'cp' does not: see spool.ts helperServing
     out = null;
     await rename(temp, join(spoolDir, name));
     return null;

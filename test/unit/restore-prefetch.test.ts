@@ -3,7 +3,7 @@
  * header and a marker, 1 MB): what gets spooled, what the fast path serves, when the helper stops.
  * Runs the built dist/ (the helper is a separate Node process) and the sh script itself.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -125,6 +125,10 @@ describe('prefetch helper', () => {
       expect(restored().equals(segment(1, s)), `segment ${s}`).toBe(true);
     }
     expect(fast(name(1, 13)).status).toBe(1); // the end of the archive
+    // At the end of recovery the server reads its last segment once more: it is spooled again for that.
+    await until('12 spooled again', async () => (await spooled()).join() === name(1, 12));
+    expect(fast(name(1, 12)).status).toBe(0);
+    expect(restored().equals(segment(1, 12))).toBe(true);
     expect(await readdir(pgwal)).toEqual(['RECOVERYXLOG']);
     await until('the helper to exit by itself', () => !alive(pid), 10_000);
     expect(existsSync(spool)).toBe(false); // it removes what it made
@@ -166,6 +170,26 @@ describe('prefetch helper', () => {
     expect(restored().equals(segment(1, 2))).toBe(true);
   });
 
+  it('takes nothing from a spool whose lock was written in another boot (a reused pid)', async () => {
+    await archiveSegments(1, 1, 3);
+    await mkdir(spool);
+    const live = spawn('sleep', ['30'], { stdio: 'ignore' }); // a running pid for the lock
+    try {
+      const lock = (boot: string) => writeFile(join(spool, 'walstream.lock'), `pid=${live.pid}\nhost=x\nboot=${boot}\n`);
+      await writeFile(join(spool, 'archive'), `${archive}\n`);
+      await writeFile(join(spool, name(1, 2)), segment(1, 3)); // what the spool holds under that name
+      await lock(readFileSync('/proc/sys/kernel/random/boot_id', 'latin1').trim());
+      expect(fast(name(1, 2)).status).toBe(0); // this boot: served from the spool
+      expect(restored().equals(segment(1, 3))).toBe(true);
+      await writeFile(join(spool, name(1, 2)), segment(1, 3));
+      await lock('00000000-0000-0000-0000-000000000000');
+      expect(fast(name(1, 2), '--prefetch-idle', '0.2').status).toBe(0); // another boot: from the archive
+      expect(restored().equals(segment(1, 2))).toBe(true);
+    } finally {
+      live.kill();
+    }
+  });
+
   it('--prefetch 0 starts no helper; a spool inside the data directory is refused with a warning', async () => {
     await archiveSegments(1, 1, 3);
     expect(fast(name(1, 1), '--prefetch', '0').status).toBe(0);
@@ -178,6 +202,26 @@ describe('prefetch helper', () => {
     expect(run.stderr).toMatch(/^walstream restore: warning: prefetching is off: spool "pg_wal\/spool" is inside the data directory/);
     expect(existsSync(join(pgwal, 'spool'))).toBe(false);
     expect(spoolProblem(join(tmpdir(), 'elsewhere'), root)).toBeNull();
+  });
+});
+
+describe('bin/walstream-restore without Node', () => {
+  /** Run it with a Node that cannot start: 127 means it handed over to walstream restore. */
+  const sh = (walFile: string, ...extra: string[]) =>
+    spawnSync(FAST, [walFile, join(pgwal, 'RECOVERYXLOG'), '-D', archive, ...extra], { encoding: 'utf8', env: { ...process.env, WALSTREAM_NODE: '/nonexistent/node' } }).status;
+
+  it('answers "absent" (1) itself when the archive holds no form of the file, hands over otherwise', async () => {
+    expect(sh(name(1, 2))).toBe(1);
+    expect(sh('00000002.history')).toBe(1);
+    await writeFile(join(archive, '00000002.history.gz'), 'x');
+    expect(sh('00000002.history')).toBe(127);
+    await writeFile(join(archive, `${name(1, 2)}.zst`), 'x');
+    expect(sh(name(1, 2))).toBe(127);
+    await writeFile(join(archive, `${name(1, 3)}.lz4.partial`), 'x');
+    expect(sh(name(1, 3))).toBe(1);
+    expect(sh(name(1, 3), '--include-partial')).toBe(127);
+    expect(sh('00000001000000000000000X')).toBe(127); // not a WAL file name: walstream restore's to judge
+    expect(spawnSync(FAST, [name(1, 2), 'x', '-D', join(root, 'nope')], { env: { ...process.env, WALSTREAM_NODE: '/nonexistent/node' } }).status).toBe(127);
   });
 });
 
