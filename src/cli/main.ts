@@ -4,6 +4,10 @@
  * anything else is loaded (no commander, no pg, no streaming code); every other command goes through
  * the full program.
  */
+// Output piped into `head` (or any reader that goes away): stop quietly, as other command-line tools do.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => { if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0); else throw err; });
+}
 const args = process.argv.slice(2);
 if (args[0] === 'restore') {
   const { restoreMain } = await import('./restore.js');
