@@ -23,7 +23,7 @@ import { type ArchiverState, type ArchiverStatus, StatusTracker } from './archiv
 import { SlotMonitor } from './slot-monitor.js';
 import type { SlotReport } from './slot-probe.js';
 import { gapMarkerName } from './archive/gaps.js';
-import { LiveVerifier, type SegmentVerdict } from './walfile/live.js';
+import type { LiveVerifier, SegmentVerdict } from './walfile/live.js';
 import { COMPRESSION_SUFFIX } from './archive/codec.js';
 
 export interface ArchiverOptions {
@@ -157,7 +157,8 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
   private releasedTo: bigint | null = null;
   /** Segments `verify` found faults in (receive --verify); 0 when not verifying. */
   verifyFailures = 0;
-  private readonly verifier: LiveVerifier | null = null;
+  /** receive --verify's checker, loaded only when asked for (the WAL reader and CRC-32C cost memory). */
+  private readonly verifier: Promise<LiveVerifier> | null = null;
 
   constructor(options: ArchiverOptions) {
     super();
@@ -169,14 +170,15 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
     else if (options.directory) this.sink = new DirectorySink(options.directory, { noSync: options.noSync, preallocate: options.synchronous, directIo: options.directIo, compression: options.compression });
     else throw new WalstreamError('BAD_OPTION', 'no archive given: pass `directory` (or `sink`)');
     if (options.verify) {
-      const verifier = this.verifier = new LiveVerifier(this.sink, COMPRESSION_SUFFIX[options.compression?.method ?? 'none'], (verdict) => {
+      const sink = this.sink;
+      const verifier = this.verifier = import('./walfile/live.js').then(({ LiveVerifier }) => new LiveVerifier(sink, COMPRESSION_SUFFIX[options.compression?.method ?? 'none'], (verdict) => {
         if (!verdict.ok) {
           this.verifyFailures++;
           for (const problem of verdict.problems) this.log('warn', `verify: ${verdict.name}: ${problem}`);
         }
         this.emit('verify', verdict);
-      });
-      this.on('segment', (segment) => verifier.offer(segment));
+      }));
+      this.on('segment', (segment) => { void verifier.then((v) => v.offer(segment)); });
     }
   }
 
@@ -222,7 +224,7 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
     try {
       await this.runLoop();
     } finally {
-      await this.verifier?.whenIdle(); // the last segments' checks (at most two) before the sink closes
+      await (await this.verifier)?.whenIdle(); // the last segments' checks (at most two) before the sink closes
       await monitor?.stop();
       this.tracker.setState('stopped');
       await this.sink.close?.();

@@ -6,7 +6,7 @@
 import { type Command, Option } from 'commander';
 import type { Archiver, ArchiverOptions } from '../archiver.js';
 import { WalstreamError } from '../errors.js';
-import { type MonitoringServer, startMonitoringServer } from '../metrics-server.js';
+import type { MonitoringServer } from '../metrics-server.js';
 import { parseByteSize } from '../units.js';
 import { type LogFn, type LogFormat, parseLogFormat } from './log.js';
 
@@ -60,6 +60,8 @@ export async function startMetricsFromFlags(archiver: Archiver, flags: Monitorin
   const healthGraceSeconds = wholeNumber(flags.healthGrace, '--health-grace', 0, 86400);
   let server: MonitoringServer;
   try {
+    // prom-client (12 MiB of memory) loads only when metrics are served.
+    const { startMonitoringServer } = await import('../metrics-server.js');
     server = await startMonitoringServer(archiver, { port, host: flags.metricsHost, healthGraceSeconds });
   } catch (err) {
     throw new WalstreamError('BAD_OPTION', `cannot serve metrics on ${flags.metricsHost}:${port}: ${(err as Error).message}`);
