@@ -51,7 +51,7 @@ export class AlignedBuffers {
   readonly tails: AlignedPool;
 
   /** Throws when the runtime cannot give the memory (then write through the page cache instead). */
-  constructor(chunkCount = 8, tailCount = 8) {
+  constructor(chunkCount = 4, tailCount = 8) {
     const bytes = chunkCount * CHUNK_SIZE + tailCount * DIRECT_ALIGNMENT;
     const pages = Math.ceil(bytes / WASM_PAGE);
     const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
