@@ -14,6 +14,8 @@ import { compressFrame } from '../../src/archive/codec.js';
 import { segmentFileName } from '../../src/lsn.js';
 import { chooseChain, nextSegment } from '../../src/restore/predict.js';
 import { defaultSpoolDir, spoolProblem } from '../../src/restore/spool.js';
+import { depthInSegments, parsePrefetchDepth } from '../../src/restore/prefetch-call.js';
+import { restoreMain } from '../../src/cli/restore.js';
 import { parseHistory } from '../../src/walfile/history.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -202,6 +204,39 @@ describe('prefetch helper', () => {
     expect(run.stderr).toMatch(/^walstream restore: warning: prefetching is off: spool "pg_wal\/spool" is inside the data directory/);
     expect(existsSync(join(pgwal, 'spool'))).toBe(false);
     expect(spoolProblem(join(tmpdir(), 'elsewhere'), root)).toBeNull();
+  });
+});
+
+describe('walstream restore and the spool', () => {
+  it('copies a spooled segment into %p across filesystems (EXDEV), then removes it from the spool', async () => {
+    if (!existsSync('/dev/shm')) return;
+    await archiveSegments(1, 1, 4);
+    const shm = await mkdtemp('/dev/shm/walstream-spool-');
+    try {
+      const run = (walFile: string) => spawnSync(process.execPath, [CLI, 'restore', walFile, join(pgwal, 'RECOVERYXLOG'), '-D', archive, '--spool', shm, '--prefetch-idle', '2'], { encoding: 'utf8' });
+      expect(run(name(1, 1)).status).toBe(0);
+      await until('2 spooled in /dev/shm', () => existsSync(join(shm, name(1, 2))));
+      const pid = Number(/^pid=(\d+)/m.exec(readFileSync(join(shm, 'walstream.lock'), 'utf8'))![1]);
+      helpers.add(pid);
+      const marked = Buffer.from(segment(1, 2));
+      marked.write('from the spool', 200); // tells the spool's copy from the archive's
+      await writeFile(join(shm, name(1, 2)), marked);
+      expect(await restoreMain([name(1, 2), join(pgwal, 'RECOVERYXLOG'), '-D', archive, '--spool', shm])).toBe(0);
+      expect(restored().equals(marked)).toBe(true);
+      expect(existsSync(join(shm, name(1, 2)))).toBe(false);
+    } finally {
+      await rm(shm, { recursive: true, force: true });
+    }
+  });
+
+  it('--prefetch takes segments or a size', () => {
+    expect(parsePrefetchDepth('0')).toEqual({ segments: 0 });
+    expect(parsePrefetchDepth('512MB')).toEqual({ bytes: 512 << 20 });
+    expect(parsePrefetchDepth('lots')).toBeNull();
+    expect(depthInSegments(undefined, 16 << 20)).toBe(8);
+    expect(depthInSegments(undefined, 1 << 30)).toBe(1);
+    expect(depthInSegments({ bytes: 512 << 20 }, 16 << 20)).toBe(32);
+    expect(depthInSegments({ segments: 3 }, 16 << 20)).toBe(3);
   });
 });
 
