@@ -1,7 +1,8 @@
 /**
  * Starting the prefetch helper (prefetch.ts) as its own process: detached from the restore call that
- * starts it (its own session, no stdio, not waited for), so the call exits at once and PostgreSQL, which
- * waits only for the command it ran, never waits for the helper.
+ * starts it (its own session, no stdio, working directory / so that it never holds the data directory,
+ * not waited for), so the call exits at once and PostgreSQL, which waits only for the command it ran,
+ * never waits for the helper.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -33,7 +34,7 @@ export function decodeHelperArgs(argv: string[]): HelperArgs {
  */
 export function startPrefetchHelper(args: HelperArgs): number | null {
   if (!existsSync(HELPER_MAIN)) return null;
-  const child = spawn(process.execPath, [HELPER_MAIN, ...encodeHelperArgs(args)], { detached: true, stdio: 'ignore' });
+  const child = spawn(process.execPath, [HELPER_MAIN, ...encodeHelperArgs(args)], { detached: true, stdio: 'ignore', cwd: '/' });
   child.on('error', () => undefined);
   child.unref();
   return child.pid ?? null;

@@ -4,6 +4,7 @@
  * Prefetching is never a reason for a restore to fail: a spool problem costs speed, not the restore.
  */
 import { access, constants, mkdir, stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { parseSegmentFileName, parseSizeSetting, segmentFileName } from '../lsn.js';
 import { startPrefetchHelper } from './helper-process.js';
 import { defaultSpoolDir, helperServing, notePending, noteRestored, spoolProblem, takeFromSpool } from './spool.js';
@@ -44,7 +45,7 @@ export interface PrefetchCall {
 
 /** The spool to use, or why none can be. */
 export function spoolFor(call: PrefetchCall): { dir: string } | { problem: string } {
-  const dir = call.spoolDir ?? defaultSpoolDir(call.archiveDir);
+  const dir = resolve(call.spoolDir ?? defaultSpoolDir(call.archiveDir)); // absolute: the helper runs in /
   const problem = spoolProblem(dir);
   return problem ? { problem } : { dir };
 }
@@ -70,7 +71,7 @@ export async function afterRestore(call: PrefetchCall, spoolDir: string): Promis
   const depth = depthInSegments(call.depth, segmentSize);
   if (depth < 1) return;
   const pid = startPrefetchHelper({
-    archiveDir: call.archiveDir,
+    archiveDir: resolve(call.archiveDir), // the helper runs in /, not in the data directory
     archiveArg: call.archiveDir,
     spoolDir,
     restored: call.walFileName,
