@@ -4,8 +4,8 @@
  * Prefetching is never a reason for a restore to fail: a spool problem costs speed, not the restore.
  */
 import { access, constants, mkdir, stat } from 'node:fs/promises';
-import { resolve } from 'node:path';
-import { parseSegmentFileName, parseSizeSetting, segmentFileName } from '../lsn.js';
+import { join, resolve } from 'node:path';
+import { isValidSegmentSize, parseSegmentFileName, parseSizeSetting, segmentFileName } from '../lsn.js';
 import { startPrefetchHelper } from './helper-process.js';
 import { defaultSpoolDir, helperServing, notePending, noteRestored, spoolProblem, takeFromSpool } from './spool.js';
 
@@ -57,6 +57,22 @@ export async function takePrefetched(call: PrefetchCall, spoolDir: string): Prom
 }
 
 /**
+ * Before restoring from the archive itself, when no helper runs: start one right away if the segment
+ * is archived uncompressed (its size is the segment size), so that the helper starts up while this call
+ * copies. Resolves whether it started one; false leaves it to afterRestore. Never throws.
+ */
+export async function startEarly(call: PrefetchCall, spoolDir: string): Promise<boolean> {
+  try {
+    if (helperServing(spoolDir, call.archiveDir)) return false;
+    const size = (await stat(join(call.archiveDir, call.walFileName))).size;
+    if (!isValidSegmentSize(size) || !parseSegmentFileName(call.walFileName, size)) return false;
+    return await startHelper(call, spoolDir, size);
+  } catch {
+    return false;
+  }
+}
+
+/**
  * After `walFileName` was restored from the archive itself: tell the live helper (it checks its
  * prediction), or start one prefetching the segments after it. Throws on a spool that cannot be used.
  */
@@ -65,11 +81,15 @@ export async function afterRestore(call: PrefetchCall, spoolDir: string): Promis
     await noteRestored(spoolDir, call.walFileName);
     return;
   }
+  await startHelper(call, spoolDir, (await stat(call.destination)).size);
+}
+
+/** Start a helper prefetching after `call.walFileName`; false when --prefetch asks for none. */
+async function startHelper(call: PrefetchCall, spoolDir: string, segmentSize: number): Promise<boolean> {
+  const depth = depthInSegments(call.depth, segmentSize);
+  if (depth < 1) return false;
   await mkdir(spoolDir, { recursive: true, mode: 0o700 });
   await access(spoolDir, constants.W_OK); // the helper is silent: find an unusable spool here
-  const segmentSize = (await stat(call.destination)).size;
-  const depth = depthInSegments(call.depth, segmentSize);
-  if (depth < 1) return;
   const pid = startPrefetchHelper({
     archiveDir: resolve(call.archiveDir), // the helper runs in /, not in the data directory
     archiveArg: call.archiveDir,
@@ -79,8 +99,10 @@ export async function afterRestore(call: PrefetchCall, spoolDir: string): Promis
     depth,
     idleMs: call.idleMs,
   });
+  if (pid === null) return false;
   // The next call comes before the helper has even started: tell it (and bin/walstream-restore) that
   // the next segment of this timeline is on its way. The helper withdraws this if it predicts otherwise.
   const position = parseSegmentFileName(call.walFileName, segmentSize);
-  if (pid !== null && position) await notePending(spoolDir, segmentFileName(position.timeline, position.segno + 1n, segmentSize), pid);
+  if (position) await notePending(spoolDir, segmentFileName(position.timeline, position.segno + 1n, segmentSize), pid);
+  return true;
 }
