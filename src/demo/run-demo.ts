@@ -12,7 +12,9 @@ import { verifyArchive } from '../walfile/verify-archive.js';
 import { DemoCluster, type DemoEnv, freePort } from './cluster.js';
 import { LiveLine } from './live-line.js';
 import { createLoadTable, runLoad } from './load.js';
-import { checkReachable, DemoError, findDemoBin, findServerUser } from './pg-tools.js';
+import { takeBaseBackup, standbySettings } from './base-backup.js';
+import { embeddedPostgres } from './embedded-pg.js';
+import { checkReachable, DemoError, findDemoBin, findServerUser, hasBasebackup } from './pg-tools.js';
 import { type DemoFigures, summaryText } from './summary.js';
 import { Teardown } from './teardown.js';
 import { waitUntil } from './wait.js';
@@ -65,9 +67,11 @@ export async function runDemo(opts: DemoOptions): Promise<DemoFigures> {
   const t0 = performance.now();
   const seconds = (since: number) => (performance.now() - since) / 1000;
   const { say, signal } = opts;
-  const bin = findDemoBin();
   const user = findServerUser();
   if (user) for (const [target, what] of [[opts.dir, 'the demo directory'], [process.execPath, 'node'], [opts.cli, 'the walstream CLI']] as const) checkReachable(target, what, user);
+  const bin = findDemoBin() ?? await embeddedPostgres(opts.dir, user, say, signal);
+  // Without pg_basebackup (the embedded package has none): the low-level backup API over SQL.
+  const basebackup = hasBasebackup(bin);
   const workspace = await prepareWorkspace(opts.dir, user);
   const env: DemoEnv = { bin, dir: workspace.dir, user, signal };
   const teardown = new Teardown();
@@ -84,12 +88,22 @@ export async function runDemo(opts: DemoOptions): Promise<DemoFigures> {
     const version = (await primary.row<{ v: string }>(`select current_setting('server_version') as v`)).v;
     say(`primary    PostgreSQL ${version} on port ${primary.port}, slot ${SLOT}`);
     const standby = teardown.cluster(new DemoCluster(env, 'standby', await freePort()));
-    await primary.run('pg_basebackup', ['-D', standby.dataDir, '-X', 'stream', '-c', 'fast', '-R', '-C', '-S', 'standby', '-d', primary.conninfo]);
+    let standbyHow = 'pg_basebackup -R';
+    if (basebackup) {
+      await primary.run('pg_basebackup', ['-D', standby.dataDir, '-X', 'stream', '-c', 'fast', '-R', '-C', '-S', 'standby', '-d', primary.conninfo]);
+    } else {
+      // What -C -S standby -X fetch -R do: the slot first (it keeps the backup's WAL), the WAL copied in.
+      await primary.row(`select pg_create_physical_replication_slot('standby', true)`);
+      const taken = await primary.withClient((c) => takeBaseBackup(c, { source: primary.dataDir, dest: standby.dataDir, label: 'walstream demo standby', withWal: true, user, signal }));
+      standbyHow = `${taken.api}, ${taken.walFiles} WAL file${taken.walFiles === 1 ? '' : 's'} copied in`;
+      await standby.configure(standbySettings(`host=127.0.0.1 port=${primary.port} user=postgres`, 'standby'));
+      await standby.touch('standby.signal');
+    }
     await standby.configure({ port: String(standby.port) });
     await standby.start();
     await standby.row(`select pg_create_physical_replication_slot($1, true)`, [SLOT]);
     await waitUntil('the standby to stream', async () => (await standby.row<{ s?: string }>('select status as s from pg_stat_wal_receiver'))?.s === 'streaming', signal);
-    say(`standby    port ${standby.port}, streaming from the primary (pg_basebackup -R), slot ${SLOT} for after a failover`);
+    say(`standby    port ${standby.port}, streaming from the primary (${standbyHow}), slot ${SLOT} for after a failover`);
 
     // walstream, given both hosts, archives the primary.
     let live: LiveLine | null = null;
@@ -109,8 +123,10 @@ export async function runDemo(opts: DemoOptions): Promise<DemoFigures> {
 
     // A base backup without WAL: restoring it will need the archive.
     const restored = teardown.cluster(new DemoCluster(env, 'restored', await freePort()));
-    await primary.run('pg_basebackup', ['-D', restored.dataDir, '-X', 'none', '-c', 'fast', '-d', primary.conninfo]);
-    say('backup     pg_basebackup -X none (no WAL inside: recovering it needs the archive)');
+    let how = 'pg_basebackup -X none';
+    if (basebackup) await primary.run('pg_basebackup', ['-D', restored.dataDir, '-X', 'none', '-c', 'fast', '-d', primary.conninfo]);
+    else how = `${(await primary.withClient((c) => takeBaseBackup(c, { source: primary.dataDir, dest: restored.dataDir, label: 'walstream demo restore', withWal: false, user, signal }))).api}, data directory copied`;
+    say(`backup     ${how} (no WAL inside: recovering it needs the archive)`);
 
     // The load, with the live line.
     let serverLsn = parseLsn((await primary.row<{ l: string }>('select pg_current_wal_lsn()::text as l')).l);
