@@ -13,7 +13,8 @@
  * A spooled file is the archive's complete, checked copy of exactly the file its name says, so whatever
  * recovery takes from the spool is what it would have restored from the archive.
  */
-import { mkdir, readdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { readdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { acquireArchiveLock, LOCK_FILE } from '../archive/lock.js';
 import { decompressFile } from '../archive/codec.js';
@@ -39,15 +40,16 @@ export interface PrefetchOptions {
   pollMs?: number;
 }
 
-export type PrefetchEnd = 'idle' | 'mismatch' | 'locked' | 'signal';
+export type PrefetchEnd = 'idle' | 'mismatch' | 'locked' | 'signal' | 'gone';
 
 /**
  * Run the helper until one of its stop conditions; resolves which. Holds the spool's lock meanwhile
- * (resolves 'locked' at once when another live helper holds it), and on the way out removes every file
+ * (resolves 'locked' at once when another live helper holds it, 'gone' when the spool does not exist), and on the way out removes every file
  * it put in the spool, its lock, and the spool directory itself when that is then empty.
  */
 export async function runPrefetch(opts: PrefetchOptions): Promise<PrefetchEnd> {
-  await mkdir(opts.spoolDir, { recursive: true, mode: 0o700 });
+  // The starting call made the spool; gone means the archive went with it (never recreate the path).
+  if (!existsSync(opts.spoolDir)) return 'gone';
   let lock;
   try {
     lock = acquireArchiveLock(opts.spoolDir);
