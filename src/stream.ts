@@ -298,8 +298,11 @@ export class StreamSession implements AsyncIterable<WalBatch>, AsyncIterator<Wal
     this.reads++;
     this.collect();
     // The transport reads into two buffers in turn (see ByteTransport.start): the next read would
-    // overwrite the one before this, so rest while the consumer still has views into it.
-    if (!this.mayRead()) this.pauseSocket();
+    // overwrite the one before this, so rest while the consumer still has views into it. Catching up
+    // (the server has sent more than arrived), rest at once while a batch is out: the WAL piles up in
+    // the socket meanwhile and the next read is a large one, where reading at once makes many small.
+    const behind = this.expected < this.latestServerWalEnd;
+    if (!this.mayRead() || (behind && (this.held || this.ready))) this.pauseSocket();
   }
 
   private collect(): void {
@@ -352,7 +355,7 @@ export class StreamSession implements AsyncIterable<WalBatch>, AsyncIterator<Wal
       // Not unref'd: a paused socket alone does not keep the event loop alive.
       this.pauseSocket();
       this.coalesceTimer = setTimeout(() => this.stopCoalescing(), coalesceMs);
-    } else if (!this.coalesceTimer && this.mayRead()) {
+    } else if (!this.coalesceTimer && this.mayRead() && !this.ready) {
       this.resumeSocket();
     }
   }

@@ -435,23 +435,39 @@ describe('StreamSession over recorded transcripts', { timeout: 15_000 }, () => {
     expect((await s.finish()).kind).toBe('endpos');
   });
 
-  it('a consumer done before the next read never pauses the socket (a synchronous standby\'s loop)', async () => {
+  it('a consumer done before the next read never pauses the socket once it has what the server sent (a synchronous standby\'s loop); while catching up it pauses per batch', async () => {
     const steps = transcripts['catchup-segment-boundary'];
     const r = await replay(steps);
     const s = session(r, { endLsn: crossingMessage(steps, r.facts.segmentSize).boundary + 1n });
-    const { batches, error } = await drain(s, r.start.startLsn);
+    let pausesSeen = 0;
+    let caughtUp = 0;
+    let behind = 0;
+    const { batches, error } = await drain(s, r.start.startLsn, (batch) => {
+      const paused = r.transport.pauseCalls - pausesSeen; // pauses made when this batch was collected
+      pausesSeen = r.transport.pauseCalls;
+      if (batch.serverWalEnd <= s.receivedLsn) {
+        caughtUp++;
+        expect(paused).toBe(0);
+      } else {
+        behind++;
+        expect(paused).toBe(1); // the next read waits: it comes in large, as the WAL piles up
+      }
+    });
     expect(error).toBeUndefined();
     expect(batches).toBeGreaterThan(10);
-    expect(r.transport.pauseCalls).toBe(0);
+    expect(caughtUp).toBeGreaterThan(0);
+    expect(behind).toBeGreaterThan(0);
     expect((await s.finish()).kind).toBe('endpos');
   });
 
-  it('a consumer that holds a batch gets at most one more read before the socket rests', async () => {
+  it('a caught-up consumer that holds a batch gets at most one more read before the socket rests', async () => {
     const steps = transcripts['catchup-segment-boundary'];
     const r = await replay(steps, { reuseBuffer: true }); // two read buffers in turn, as the socket
     const s = session(r, { endLsn: crossingMessage(steps, r.facts.segmentSize).boundary + 1n });
+    // A batch with WAL that brought everything the server had sent (catching up, the socket rests at once).
     let result = await s.next();
-    while (!result.done && (result.value as WalBatch).pieces.length === 0) result = await s.next();
+    while (!result.done && ((result.value as WalBatch).pieces.length === 0 || (result.value as WalBatch).serverWalEnd > s.receivedLsn)) result = await s.next();
+    expect(result.done).toBe(false);
     const first = result.value as WalBatch;
     const copies = first.pieces.map((p) => Buffer.from(p.data));
     const reads = r.transport.deliveredReads;
