@@ -136,20 +136,31 @@ export async function decodeFrames(method: CompressionMethod, bytes: Uint8Array)
   const data = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (method === 'none') return { data };
   if (method === 'gzip') return gunzipPrefix(data);
-  const parts: Buffer[] = [];
+  // Find the frames first (their headers give their lengths), then decode them all at once: the
+  // thread pool decodes several in parallel (a 16 MiB segment is 16 frames).
+  const frames: Buffer[] = [];
   let offset = 0;
+  let error: string | undefined;
   while (offset < data.length) {
     const end = method === 'lz4' ? lz4FrameEnd(data, offset) : zstdFrameEnd(data, offset);
-    if (typeof end === 'string') return { data: Buffer.concat(parts), error: `${end} at byte ${offset}` };
-    const frame = data.subarray(offset, end);
-    try {
-      parts.push(method === 'lz4' ? await (await lz4()).decompressFrame(frame) : await (await zstd()).decompress(frame));
-    } catch (err) {
-      return { data: Buffer.concat(parts), error: `bad frame at byte ${offset} (${(err as Error).message})` };
+    if (typeof end === 'string') {
+      error = `${end} at byte ${offset}`;
+      break;
     }
+    frames.push(data.subarray(offset, end));
     offset = end;
   }
-  return { data: Buffer.concat(parts) };
+  const decode = method === 'lz4' ? (await lz4()).decompressFrame : (await zstd()).decompress;
+  const results = await Promise.allSettled(frames.map((frame) => decode(frame)));
+  const parts: Buffer[] = [];
+  for (const [i, result] of results.entries()) {
+    if (result.status === 'rejected') {
+      const at = frames.slice(0, i).reduce((sum, f) => sum + f.length, 0);
+      return { data: Buffer.concat(parts), error: `bad frame at byte ${at} (${(result.reason as Error).message})` };
+    }
+    parts.push(result.value);
+  }
+  return error ? { data: Buffer.concat(parts), error } : { data: Buffer.concat(parts) };
 }
 
 /**
