@@ -59,6 +59,8 @@ export function compressionOfName(fileName: string): { method: CompressionMethod
 }
 
 interface Lz4Module {
+  /** An LZ4 block after a 4-byte little-endian length of the input. */
+  compress(data: Uint8Array): Promise<Buffer>;
   compressFrame(data: Uint8Array): Promise<Buffer>;
   decompressFrame(data: Uint8Array): Promise<Buffer>;
 }
@@ -110,10 +112,41 @@ export async function compressFrame(compression: Compression, data: Uint8Array):
   const input = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   switch (compression.method) {
     case 'gzip': return gzipAsync(input, { level: compression.level ?? zlib.constants.Z_DEFAULT_COMPRESSION });
-    case 'lz4': return (await lz4()).compressFrame(input);
+    case 'lz4': return lz4Frame(input);
     case 'zstd': return (await zstd()).compress(input, compression.level ?? 3);
     case 'none': return Buffer.from(input);
   }
+}
+
+/**
+ * LZ4 frame header (lz4_Frame_format.md): magic, FLG 0x60 (version 01, independent blocks, no
+ * checksums, no content size), BD 0x70 (blocks up to 4 MiB), and the header checksum of FLG and BD
+ * (xxh32 >> 8), the same bytes lz4-napi's compressFrame writes.
+ */
+const LZ4_FRAME_HEADER = Buffer.from([0x04, 0x22, 0x4d, 0x18, 0x60, 0x70, 0x73]);
+const LZ4_MAX_BLOCK = 4 << 20;
+
+/**
+ * One LZ4 frame holding `input` as one block. lz4-napi's block compressor runs ~25% faster than its
+ * frame encoder on WAL (623-648 against 480-530 MiB/s on a 16 MiB pgbench segment in 1 MiB pieces);
+ * the frame around it is 15 bytes. A block that would not shrink is stored as it is (the size word's
+ * high bit), as the format allows.
+ */
+async function lz4Frame(input: Buffer): Promise<Buffer> {
+  const module = await lz4();
+  if (input.length > LZ4_MAX_BLOCK) return module.compressFrame(input);
+  const block = (await module.compress(input)).subarray(4); // after its length prefix
+  const stored = block.length >= input.length;
+  const body = stored ? input : block;
+  const blockBytes = input.length === 0 ? 0 : 4 + body.length; // no input: no block at all
+  const frame = Buffer.allocUnsafe(LZ4_FRAME_HEADER.length + blockBytes + 4);
+  LZ4_FRAME_HEADER.copy(frame, 0);
+  if (blockBytes > 0) {
+    frame.writeUInt32LE((stored ? (body.length | 0x80000000) : body.length) >>> 0, LZ4_FRAME_HEADER.length);
+    body.copy(frame, LZ4_FRAME_HEADER.length + 4);
+  }
+  frame.writeUInt32LE(0, frame.length - 4); // end mark
+  return frame;
 }
 
 /**
@@ -221,9 +254,10 @@ function lz4FrameEnd(data: Buffer, offset: number): number | string {
   let pos = offset + 6 + ((flags & 0x08) ? 8 : 0) + ((flags & 0x01) ? 4 : 0) + 1;
   for (;;) {
     if (pos + 4 > data.length) return 'cut LZ4 frame';
-    const size = data.readUInt32LE(pos) & 0x7fffffff;
+    const word = data.readUInt32LE(pos);
     pos += 4;
-    if (size === 0) break;
+    if (word === 0) break; // the end mark (0x80000000 is a stored block of no bytes)
+    const size = word & 0x7fffffff;
     pos += size + (blockChecksum ? 4 : 0);
   }
   if (flags & 0x04) pos += 4;

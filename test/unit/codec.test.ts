@@ -63,6 +63,15 @@ describe.each(METHODS)('$method frames', ({ method, suffix, cli }) => {
     expect((await decompressFile(path.basename(file), readFileSync(file))).equals(expected)).toBe(true);
   });
 
+  it('incompressible and empty input round-trip through the standard tool too', async () => {
+    const parts = [randomBytes(200_000), Buffer.alloc(0), Buffer.from('x')];
+    const frames = await Promise.all(parts.map((p) => compressFrame({ method }, p)));
+    const file = path.join(tempDir(), `${SEGMENT}${suffix}`);
+    writeFileSync(file, Buffer.concat(frames));
+    expect(execFileSync(cli[0], [...cli.slice(1), file], { maxBuffer: 8 * MB }).equals(Buffer.concat(parts))).toBe(true);
+    expect((await decompressFile(path.basename(file), readFileSync(file))).equals(Buffer.concat(parts))).toBe(true);
+  });
+
   it('a cut file decodes to its whole frames, and says why it stopped', async () => {
     const a = walLike(200_000, 2);
     const b = walLike(200_000, 4);
