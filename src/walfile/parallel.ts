@@ -14,10 +14,10 @@ import { Worker } from 'node:worker_threads';
 import { decompressFile } from '../archive/codec.js';
 import { crc32cRange } from './crc32c.js';
 import { RECORD_CRC_OFFSET, RECORD_HEADER, RM_XLOG_ID, XLOG_SWITCH, XLP_FIRST_IS_CONTRECORD, XLP_FIRST_IS_OVERWRITE_CONTRECORD, XLR_INFO_MASK, u32, u64 } from './format.js';
-import { type ChainState, type SegmentHead, walkSegment } from './walker.js';
+import { type ChainState, type SegmentHead, type WalkContext, walkSegment } from './walker.js';
 
 /** One segment for a worker: where it is and what the archive says of it. */
-export interface WalkTask {
+export interface WalkTask extends Omit<WalkContext, 'credit'> {
   id: number;
   directory: string;
   fileName: string;
@@ -25,12 +25,6 @@ export interface WalkTask {
   segno: bigint;
   segmentSize: number;
   partial: boolean;
-  systemId?: string;
-  magic?: number;
-  blockSize?: number;
-  timelineBegins?: bigint;
-  timelineEnds?: bigint;
-  boundary?: bigint;
 }
 
 /** A worker's answer: the afresh walk's verdict (without the segment's bytes). */
