@@ -155,6 +155,14 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
   private target: ConnectionTarget;
   /** Where a slot release (onSlotLimit 'release') moved the slot: the next session starts there, leaving a gap. */
   private releasedTo: bigint | null = null;
+  /**
+   * A connection is choosing its start position or streaming: the slot guard must not advance the
+   * slot then (a session started from the archive's older position would report it as flushed, and a
+   * physical slot's restart_lsn follows what the standby reports, backwards too).
+   */
+  private connectionBusy = false;
+  /** The slot guard's release in progress: a connection waits for it before choosing where to start. */
+  private releasing: Promise<void> | null = null;
   /** Segments `verify` found faults in (receive --verify); 0 when not verifying. */
   verifyFailures = 0;
   /** receive --verify's checker, loaded only when asked for (the WAL reader and CRC-32C cost memory). */
@@ -307,6 +315,8 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
       }
       const setAside = await this.setAsideDamaged(archived, segmentSize);
 
+      await this.releasing;
+      this.connectionBusy = true;
       let { startLsn, timeline } = await this.startPosition(conn, identity, segmentSize, version, archived, setAside);
       await this.fetchMissingHistory(conn, identity.timeline, archived);
       if (this.options.endLsn !== undefined && startLsn >= this.options.endLsn) {
@@ -369,6 +379,7 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
         if (this.abort.signal.aborted) return 'done';
       }
     } finally {
+      this.connectionBusy = false;
       keepOnAbort();
       await conn.close();
     }
@@ -462,6 +473,12 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
         this.emit('slot', report);
       },
       released: (_from, to) => { this.releasedTo = to; },
+      whenIdle: (release) => {
+        if (this.connectionBusy) return null; // the next check tries again
+        const done = release().finally(() => { this.releasing = null; });
+        this.releasing = done;
+        return done;
+      },
       reason: () => this.tracker.snapshot(null, null).lastError,
     });
   }

@@ -26,6 +26,11 @@ export interface SlotMonitorOptions {
   checked: (report: SlotReport) => void;
   /** The slot was advanced from `fromLsn` to `toLsn` (release). */
   released: (fromLsn: bigint, toLsn: bigint) => void;
+  /**
+   * Run `release` only while no connection is choosing its start or streaming, and hold the next one
+   * until it is done; returns null (skipped: the next check tries again) when one is.
+   */
+  whenIdle: (release: () => Promise<void>) => Promise<void> | null;
   /** A one-line reason the archive is behind, for the warning (the archiver's last error). */
   reason: () => string | null;
 }
@@ -97,7 +102,7 @@ export class SlotMonitor {
       `(restart_lsn ${formatLsn(report.restartLsn!)}, server at ${formatLsn(report.serverLsn)}), over --max-slot-retained ${formatBytes(limit)}` +
       (reason ? `; walstream is behind: ${reason}` : '') +
       (this.options.onLimit === 'release' ? '' : '; --on-slot-limit=release would release it (leaving a gap in the archive)'));
-    if (this.options.onLimit === 'release') await this.release(report);
+    if (this.options.onLimit === 'release') await this.options.whenIdle(() => this.release(report));
   }
 
   private async release(report: SlotReport): Promise<void> {
