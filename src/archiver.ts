@@ -348,10 +348,11 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
           outcome = await archiveSession(session, consumer, {
             synchronous: Boolean(this.options.synchronous), reportFlush,
             onBatch: (batch) => {
+              // Pieces are contiguous: the batch's bytes are its end minus its start, no loop per piece.
+              const first = batch.pieces[0];
               const last = batch.pieces[batch.pieces.length - 1];
-              let bytes = 0;
-              for (const piece of batch.pieces) bytes += piece.data.length;
-              this.tracker.received(bytes, last ? last.walStart + BigInt(last.data.length) : null, batch.serverWalEnd);
+              const end = last ? last.walStart + BigInt(last.data.length) : null;
+              this.tracker.received(first && end !== null ? Number(end - first.walStart) : 0, end, batch.serverWalEnd);
             },
           });
           this.streamedOnce = true;

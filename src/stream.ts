@@ -88,9 +88,8 @@ export class StreamSession implements AsyncIterable<WalBatch>, AsyncIterator<Wal
   /** A collected batch the consumer has not pulled yet, and the number of the first read it holds views into. */
   private ready: WalBatch | null = null;
   private readyFirstRead = 0;
-  /** The consumer holds a batch (until its next pull), and the number of the first read it holds views into. */
-  private held = false;
-  private heldFirstRead = 0;
+  /** While the consumer holds a batch (until its next pull): the number of the first read it holds views into. */
+  private heldFirstRead: number | null = null;
   /** Socket reads so far. */
   private reads = 0;
   /** Whether the socket is paused by us. */
@@ -185,7 +184,7 @@ export class StreamSession implements AsyncIterable<WalBatch>, AsyncIterator<Wal
     // next command (TIMELINE_HISTORY, the next START_REPLICATION).
     this.finishing = true;
     this.stopCoalescing();
-    this.held = false;
+    this.heldFirstRead = null;
     this.ready = null;
     this.socketPaused = false;
     this.conn.resume();
@@ -255,7 +254,7 @@ export class StreamSession implements AsyncIterable<WalBatch>, AsyncIterator<Wal
   /** walreceiver.c WalReceiverMain: a ping at half of wal_receiver_timeout, "terminating … due to timeout" at all of it. */
   private checkAlive(timeoutMs: number): void {
     const now = performance.now();
-    if (this.held || this.ready || this.coalesceTimer) this.lastHeardAt = now; // our own rest, not the server's silence
+    if (this.heldFirstRead !== null || this.ready || this.coalesceTimer) this.lastHeardAt = now; // our own rest, not the server's silence
     const silent = now - this.lastHeardAt;
     if (silent < timeoutMs / 2) {
       this.pinged = false;
@@ -302,7 +301,7 @@ export class StreamSession implements AsyncIterable<WalBatch>, AsyncIterator<Wal
     // (the server has sent more than arrived), rest at once while a batch is out: the WAL piles up in
     // the socket meanwhile and the next read is a large one, where reading at once makes many small.
     const behind = this.expected < this.latestServerWalEnd;
-    if (!this.mayRead() || (behind && (this.held || this.ready))) this.pauseSocket();
+    if (!this.mayRead() || (behind && (this.heldFirstRead !== null || this.ready))) this.pauseSocket();
   }
 
   private collect(): void {
@@ -341,15 +340,14 @@ export class StreamSession implements AsyncIterable<WalBatch>, AsyncIterator<Wal
     const batch = this.ready;
     if (!batch) return null;
     this.ready = null;
-    this.held = true;
     this.heldFirstRead = this.readyFirstRead;
     return batch;
   }
 
   /** The consumer is done with the batch it held: read on (after a rest when caught up). */
   private release(): void {
-    if (!this.held) return;
-    this.held = false;
+    if (this.heldFirstRead === null) return;
+    this.heldFirstRead = null;
     const coalesceMs = this.options.readCoalesceMs ?? 0;
     if (!this.ready && !this.coalesceTimer && coalesceMs > 0 && this.expected >= this.latestServerWalEnd && !this.ending && !this.streamEnd) {
       // Not unref'd: a paused socket alone does not keep the event loop alive.
@@ -372,7 +370,7 @@ export class StreamSession implements AsyncIterable<WalBatch>, AsyncIterator<Wal
    * the buffer of the read before the latest, so only views into the latest read may be out.
    */
   private mayRead(): boolean {
-    return (!this.held || this.heldFirstRead === this.reads) && (!this.ready || this.readyFirstRead === this.reads);
+    return (this.heldFirstRead === null || this.heldFirstRead === this.reads) && (!this.ready || this.readyFirstRead === this.reads);
   }
 
   private pauseSocket(): void {

@@ -129,7 +129,7 @@ export class CompressedSegmentWriter implements WalSegmentWriter {
   }
 
   /** Every frame so far in the file and on disk; the temporary file takes the .partial's place once it holds as much. */
-  private durable(): Promise<void> {
+  sync(): Promise<void> {
     this.closeFrame();
     const appended = this.appendChain;
     this.syncChain = this.syncChain.then(async () => {
@@ -151,13 +151,8 @@ export class CompressedSegmentWriter implements WalSegmentWriter {
     return this.syncChain;
   }
 
-  sync(): Promise<void> {
-    return this.durable();
-  }
-
   close(mode: CloseMode): Promise<void> {
-    const durable = this.durable();
-    return durable.then(
+    return this.sync().then(
       async () => {
         giveFrameBuffer(this.staging);
         await closeFd(this.fd);
