@@ -25,6 +25,14 @@ import type { SlotReport } from './slot-probe.js';
 import { gapMarkerName } from './archive/gaps.js';
 import type { LiveVerifier, SegmentVerdict } from './walfile/live.js';
 import { COMPRESSION_SUFFIX } from './archive/codec.js';
+import { BucketSink, type BucketSinkOptions } from './archive/bucket-sink.js';
+import { S3Store, type S3StoreOptions } from './archive/s3-store.js';
+
+/** Where and how to upload: the bucket's URL, how to reach it, and the upload behaviour. */
+export interface BucketArchiveOptions extends S3StoreOptions, Omit<BucketSinkOptions, 'log'> {
+  /** s3://bucket/prefix */
+  url: string;
+}
 
 export interface ArchiverOptions {
   /** Where to connect: libpq-style fields, or a libpq connection string / URI. */
@@ -45,6 +53,11 @@ export interface ArchiverOptions {
   directIo?: boolean;
   /** Compression of archived segments (default none; see DirectorySinkOptions.compression). */
   compression?: Compression;
+  /**
+   * Also archive into an S3 bucket (`url`: s3://bucket/prefix): `directory` becomes the local spool,
+   * fsynced first as always, and each finished file is uploaded (see BucketSink).
+   */
+  bucket?: BucketArchiveOptions;
   /** Seconds between status updates (default 10; 0 = only when the server asks). */
   statusIntervalSeconds?: number;
   /** Reconnect after a lost connection (default true); false gives up at the first failure. */
@@ -175,7 +188,13 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
     this.target = this.targets[0]!;
     this.tracker = new StatusTracker(options.slot, (state, previous) => this.emit('state', { state, previous }));
     if (options.sink) this.sink = options.sink;
-    else if (options.directory) this.sink = new DirectorySink(options.directory, { noSync: options.noSync, preallocate: options.synchronous, directIo: options.directIo, compression: options.compression });
+    else if (options.directory) {
+      const directory = new DirectorySink(options.directory, { noSync: options.noSync, preallocate: options.synchronous, directIo: options.directIo, compression: options.compression });
+      const bucket = options.bucket;
+      this.sink = bucket
+        ? new BucketSink(directory, new S3Store(bucket.url, bucket), { ...bucket, log: (level, message) => this.log(level, message) })
+        : directory;
+    }
     else throw new WalstreamError('BAD_OPTION', 'no archive given: pass `directory` (or `sink`)');
     if (options.verify) {
       const sink = this.sink;
@@ -212,6 +231,12 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
 
   private log(level: 'info' | 'warn' | 'debug', message: string): void {
     this.emit('log', { level, message });
+  }
+
+  /** The flush position to report: what is durable, held back to what the sink allows (a bucket's uploads). */
+  private reportableFlush(flushLsn: bigint): bigint {
+    const limit = this.sink.flushLimit?.() ?? null;
+    return limit !== null && limit < flushLsn ? limit : flushLsn;
   }
 
   /** A listener that throws is reported (a 'log' warning), not allowed to stall the flush position. */
@@ -338,13 +363,14 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
           const session = new StreamSession(conn, {
             slot: this.options.slot, startLsn, timeline, endLsn: this.options.endLsn, segmentSize,
             statusIntervalMs: (this.options.statusIntervalSeconds ?? 10) * 1000,
-            positions: () => ({ writeLsn: consumer.writeLsn(), flushLsn: reportFlush ? consumer.flushLsn() : 0n }),
+            positions: () => ({ writeLsn: consumer.writeLsn(), flushLsn: reportFlush ? this.reportableFlush(consumer.flushLsn()) : 0n }),
             // Following a live primary: one socket read per READ_COALESCE_MS instead of one per commit.
             readCoalesceMs: this.options.synchronous ? 0 : READ_COALESCE_MS,
             timeoutMs,
             signal: this.abort.signal,
           });
           this.tracker.streaming(timeline);
+          this.sink.onFlushLimit?.(() => session.sendStatus());
           outcome = await archiveSession(session, consumer, {
             synchronous: Boolean(this.options.synchronous), reportFlush,
             onBatch: (batch) => {
@@ -361,6 +387,7 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
           // (the usual end of a long stream), so later refusals by a host are retried, not fatal.
           if (consumer.writeLsn() > startLsn) this.streamedOnce = true;
           if (consumer.flushLsn() > startLsn) this.sessionFlushed = true;
+          this.sink.onFlushLimit?.(null);
           // Whatever happened, what was received stays durable (.partial for the segment in progress).
           await consumer.close();
         }

@@ -78,6 +78,14 @@ export interface WalSink {
    * made a file mode (0600, or 0640 with group access), as pg_receivewal creates them.
    */
   useFileMode?(mode: number): void;
+  /**
+   * Optional: the highest flush position the sink lets the archiver report, or null for no limit (a
+   * bucket archive with flush-after-upload: only what the bucket holds). The report is the lower of
+   * this and what is locally durable.
+   */
+  flushLimit?(): bigint | null;
+  /** Optional: `listener` runs when flushLimit() may have moved (null removes it). */
+  onFlushLimit?(listener: (() => void) | null): void;
   /** Optional: release resources when the archiver is done with the sink. */
   close?(): Promise<void>;
 }

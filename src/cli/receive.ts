@@ -13,9 +13,10 @@ import { ProgressLine } from './progress.js';
 import { type LogFn, createLogger } from './log.js';
 import { type MonitoringFlags, addMonitoringOptions, logFormatOf, monitoringArchiverOptions, startMetricsFromFlags } from './monitoring.js';
 import { promptPassword } from './prompt.js';
+import { type TargetFlags, addTargetOptions, bucketFromFlags } from './bucket-flags.js';
 import { packageVersion } from './version.js';
 
-interface ReceiveFlags extends MonitoringFlags {
+interface ReceiveFlags extends MonitoringFlags, TargetFlags {
   directory?: string;
   verify?: boolean;
   dbname?: string;
@@ -110,6 +111,7 @@ async function receive(flags: ReceiveFlags): Promise<void> {
     throw usageError('no target directory specified (add -D/--directory DIR)');
   }
   const compression = flags.compress !== undefined ? parseCompression(flags.compress) : undefined;
+  const bucket = bucketFromFlags(flags);
   if (compression) await loadCodec(compression.method); // a missing optional package fails before connecting
   const connection = await connectionFrom(flags);
   if (flags.createSlot || flags.dropSlot) {
@@ -127,6 +129,7 @@ async function receive(flags: ReceiveFlags): Promise<void> {
     noSync: !flags.sync,
     directIo: flags.directIo,
     compression,
+    bucket,
     statusIntervalSeconds,
     loop: flags.loop,
     startAtServerPosition: flags.startAtServerPosition,
@@ -167,7 +170,7 @@ async function receive(flags: ReceiveFlags): Promise<void> {
 
 /** The `receive` command definition. */
 export function receiveCommand(): Command {
-  return addMonitoringOptions(new Command('receive')
+  return addMonitoringOptions(addTargetOptions(new Command('receive')
     .description('stream WAL from a server into an archive directory (pg_receivewal\'s flags)')
     .version(packageVersion(), '-V, --version', 'print the version and exit')
     .optionsGroup('Connection options:')
@@ -197,7 +200,7 @@ export function receiveCommand(): Command {
     .option('-n, --no-loop', 'do not reconnect after a lost connection: exit with an error')
     .option('-s, --status-interval <seconds>', 'seconds between status updates sent to the server (0 = only when asked)', '10')
     .option('--progress', 'on a terminal, show a live line: received and flushed LSN, MiB/s, timeline, segments archived')
-    .option('-v, --verbose', 'log progress (start position, finished segments, reconnects) to stderr')
+    .option('-v, --verbose', 'log progress (start position, finished segments, reconnects) to stderr'))
     .optionsGroup('Monitoring options:')
     .addHelpText('after', `
 Environment: PGHOST, PGPORT, PGUSER, PGPASSWORD, PGPASSFILE (~/.pgpass), PGAPPNAME (default walstream),

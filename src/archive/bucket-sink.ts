@@ -1,0 +1,253 @@
+/**
+ * The bucket archive: WAL goes into a local spool directory first (a DirectorySink: fsync, rename,
+ * exactly as without a bucket), and each finished file is then uploaded (see uploader.ts). What the
+ * archive holds is the union of the spool and the bucket, so resuming works when the spool was trimmed
+ * (--keep-local) or lost.
+ *
+ * With `flushAfterUpload`, flushLimit() keeps the reported flush position (and so a slot's restart_lsn)
+ * at the start of the oldest segment the bucket does not hold yet, or within the segment being written
+ * at what its last partial upload covered: the primary never drops WAL that is only on this machine.
+ */
+import { readFile } from 'node:fs/promises';
+import { parseSegmentFileName } from '../lsn.js';
+import { COMPRESSION_SUFFIX, decodeFrames } from './codec.js';
+import { DirectorySink } from './directory.js';
+import type { S3Store } from './s3-store.js';
+import type { CloseMode, WalSegmentWriter, WalSink } from './sink.js';
+import { Uploader, type UploaderOptions } from './uploader.js';
+
+export interface BucketSinkOptions extends UploaderOptions {
+  /** Report flush only up to what the bucket holds (see flushLimit). Default false: after local fsync. */
+  flushAfterUpload?: boolean;
+  /** Seconds between uploads of the segment in progress as NAME.partial (default: none until it ends). */
+  uploadPartialEverySeconds?: number;
+  /** How long close() waits for queued uploads before leaving them for the next run (default 60 s). */
+  drainTimeoutMs?: number;
+}
+
+/** The segment being written: how far it is written and durable, and what its partial upload covers. */
+interface OpenSegment {
+  name: string;
+  startLsn: bigint;
+  written: number;
+  synced: number;
+  /** Raw WAL bytes of this segment the bucket holds as NAME.partial. */
+  uploaded: number;
+  uploading: Promise<void> | null;
+}
+
+/** A WalSink into `s3://bucket/prefix` through a local spool directory. */
+export class BucketSink implements WalSink {
+  readonly uploader: Uploader;
+  private open: OpenSegment | null = null;
+  private partialTimer: NodeJS.Timeout | null = null;
+  /** Called when flushLimit() may have moved (an upload was confirmed). */
+  private flushListener: (() => void) | null = null;
+  private started = false;
+  /** Segment size, known from the first segment opened (needed to turn a segment name into an LSN). */
+  private segmentSize: number | null = null;
+
+  constructor(readonly spool: DirectorySink, readonly store: S3Store, private readonly options: BucketSinkOptions = {}) {
+    this.uploader = new Uploader(store, (name) => spool.pathOf(name), options);
+    this.uploader.onConfirmed = (name) => this.confirmed(name);
+  }
+
+  /** The spool must be writable and the bucket listable; then uploads whatever the bucket lacks. */
+  async check(): Promise<void> {
+    await this.spool.check();
+    if (this.started) return;
+    await this.store.check();
+    const [objects, names] = await Promise.all([this.store.list(), this.spool.list()]);
+    const spool = await Promise.all(names.map(async (name) => ({ name, size: (await this.spool.size(name)) ?? -1 })));
+    this.uploader.start(objects, spool);
+    this.started = true;
+    const every = this.options.uploadPartialEverySeconds;
+    if (every && every > 0) {
+      this.partialTimer = setInterval(() => void this.uploadPartial(), every * 1000);
+      this.partialTimer.unref();
+    }
+  }
+
+  lock(): Promise<void> {
+    return this.spool.lock();
+  }
+
+  useFileMode(mode: number): void {
+    this.spool.useFileMode(mode);
+  }
+
+  /** Spool and bucket together (the bucket as listed at start-up plus what was uploaded since). */
+  async list(): Promise<string[]> {
+    const names = new Set(await this.spool.list());
+    for (const name of this.uploader.objects().keys()) names.add(name);
+    return [...names];
+  }
+
+  async size(name: string): Promise<number | null> {
+    const local = await this.spool.size(name);
+    return local ?? this.uploader.objects().get(name) ?? null;
+  }
+
+  async readHead(name: string, length: number): Promise<Uint8Array | null> {
+    const local = await this.spool.readHead(name, length);
+    if (local || !this.uploader.objects().has(name)) return local;
+    const stream = await this.store.getStream(name, length);
+    if (!stream) return null;
+    const chunks: Buffer[] = [];
+    for await (const chunk of stream) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks).subarray(0, length);
+  }
+
+  async readFile(name: string): Promise<Uint8Array | null> {
+    return (await this.spool.readFile(name)) ?? (this.uploader.objects().has(name) ? this.store.get(name) : null);
+  }
+
+  /** A file only in the bucket is set aside there (copied under the new name, then deleted). */
+  async setAside(name: string, reason: string): Promise<string> {
+    if ((await this.spool.size(name)) !== null) return this.spool.setAside(name, reason);
+    const taken = new Set(await this.list());
+    let aside = `${name}.${reason}`;
+    for (let i = 1; taken.has(aside); i++) aside = `${name}.${reason}.${i}`;
+    const data = await this.store.get(name);
+    if (data) await this.store.put(aside, data);
+    await this.store.remove(name);
+    this.uploader.forget(name);
+    return aside;
+  }
+
+  async writeFile(name: string, content: Uint8Array): Promise<void> {
+    await this.spool.writeFile(name, content);
+    void this.uploader.enqueue(name);
+  }
+
+  async openSegment(name: string, segmentSize: number): Promise<WalSegmentWriter> {
+    const inner = await this.spool.openSegment(name, segmentSize);
+    const parsed = parseSegmentFileName(name, segmentSize)!;
+    this.segmentSize = segmentSize;
+    const open: OpenSegment = { name, startLsn: parsed.segno * BigInt(segmentSize), written: 0, synced: 0, uploaded: 0, uploading: null };
+    this.open = open;
+    return this.wrap(inner, open);
+  }
+
+  /**
+   * With flushAfterUpload: the highest LSN the bucket is known to hold contiguously from what this run
+   * reports: the start of the oldest finished segment still on its way, else the segment in progress's
+   * start plus its uploaded partial. Null when nothing limits (or flushAfterUpload is off).
+   */
+  flushLimit(): bigint | null {
+    if (!this.options.flushAfterUpload) return null;
+    let limit: bigint | null = null;
+    const lower = (lsn: bigint) => { if (limit === null || lsn < limit) limit = lsn; };
+    for (const name of this.uploader.pending()) {
+      const start = this.segmentStartOf(name);
+      if (start !== null) lower(start);
+    }
+    if (this.open) lower(this.open.startLsn + BigInt(this.open.uploaded));
+    return limit;
+  }
+
+  /** `listener` runs whenever flushLimit() may have moved. */
+  onFlushLimit(listener: (() => void) | null): void {
+    this.flushListener = listener;
+  }
+
+  /** Wait for queued uploads (up to drainTimeoutMs), then release the spool and the client. */
+  async close(): Promise<void> {
+    if (this.partialTimer) clearInterval(this.partialTimer);
+    this.partialTimer = null;
+    try {
+      const drained = await this.uploader.drain(this.options.drainTimeoutMs ?? 60_000);
+      if (!drained) this.options.log?.('warn', `stopping with ${this.uploader.pending().length} file(s) not yet in the bucket; they stay in the spool and are uploaded by the next run`);
+      this.uploader.close();
+      await this.store.close();
+    } finally {
+      await this.spool.close();
+    }
+  }
+
+  private wrap(inner: WalSegmentWriter, open: OpenSegment): WalSegmentWriter {
+    const sink = this;
+    const writer: WalSegmentWriter = {
+      get writesDirect() { return inner.writesDirect; },
+      write(data) {
+        open.written += data.length;
+        return inner.write(data);
+      },
+      async sync() {
+        const upTo = open.written;
+        await inner.sync();
+        if (upTo > open.synced) open.synced = upTo;
+      },
+      async close(mode: CloseMode) {
+        const upTo = open.written;
+        await inner.close(mode);
+        open.synced = Math.max(open.synced, upTo);
+        if (sink.open === open) sink.open = null;
+        const suffix = COMPRESSION_SUFFIX[sink.spool.compression.method];
+        if (mode === 'complete') {
+          // The bucket's NAME.partial is stale once the complete segment is there.
+          void sink.uploader.enqueue(open.name + suffix).then(() => {
+            if (sink.uploader.objects().has(`${open.name}.partial`)) return sink.uploader.removeObject(`${open.name}.partial`);
+          });
+        } else {
+          await sink.uploadPartial(open);
+        }
+      },
+    };
+    if (inner.unwritten) writer.unwritten = () => inner.unwritten!();
+    if (inner.syncNow) {
+      writer.syncNow = () => {
+        inner.syncNow!();
+        open.synced = open.written;
+      };
+    }
+    return writer;
+  }
+
+  /**
+   * Upload what is durable of the segment in progress (or one just closed as .partial) as plain
+   * NAME.partial: raw WAL, whatever the spool's compression, so restore --include-partial reads it.
+   * Returns without waiting when an upload of it is already under way.
+   */
+  private async uploadPartial(open: OpenSegment | null = this.open): Promise<void> {
+    if (!open || open.synced <= open.uploaded) return;
+    if (open.uploading) return open.uploading;
+    open.uploading = (async () => {
+      const upTo = open.synced;
+      const data = await this.readPartial(open.name, upTo);
+      if (!data || data.length <= open.uploaded) return;
+      await this.uploader.enqueue(`${open.name}.partial`, data);
+      if (this.uploader.objects().get(`${open.name}.partial`) === data.length) {
+        open.uploaded = data.length;
+        this.flushListener?.();
+      }
+    })().catch((err) => this.options.log?.('warn', `could not read ${open.name}.partial for upload: ${(err as Error).message}`))
+      .finally(() => { open.uploading = null; });
+    return open.uploading;
+  }
+
+  /** The first `length` raw bytes of the spool's NAME(.EXT).partial (decoded when compressed). */
+  private async readPartial(name: string, length: number): Promise<Uint8Array | null> {
+    const method = this.spool.compression.method;
+    if (method === 'none') {
+      const head = await this.spool.readHead(`${name}.partial`, length);
+      return head ? head.subarray(0, length) : null;
+    }
+    const file = await readFile(this.spool.pathOf(`${name}${COMPRESSION_SUFFIX[method]}.partial`)).catch(() => null);
+    if (!file) return null;
+    const { data } = await decodeFrames(method, file);
+    return data.subarray(0, Math.min(length, data.length));
+  }
+
+  private confirmed(name: string): void {
+    if (this.options.flushAfterUpload && this.segmentStartOf(name) !== null) this.flushListener?.();
+  }
+
+  /** Start LSN of a segment file name (plain, compressed or .partial), or null for other files. */
+  private segmentStartOf(name: string): bigint | null {
+    const match = /^([0-9A-F]{24})(\.|$)/.exec(name);
+    if (!match || this.segmentSize === null) return null;
+    const parsed = parseSegmentFileName(match[1]!, this.segmentSize);
+    return parsed ? parsed.segno * BigInt(this.segmentSize) : null;
+  }
+}

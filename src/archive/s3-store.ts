@@ -1,0 +1,293 @@
+/**
+ * An S3 bucket (AWS, or any S3-compatible store: MinIO, Ceph RGW, R2) seen as a flat set of named files
+ * under a prefix: what the bucket side of the archive needs (put with an integrity check, get, list,
+ * size, remove). @aws-sdk/client-s3 is imported on first use, so nothing else pays for loading it.
+ *
+ * Integrity: every PUT carries Content-MD5, which S3 and S3-compatible servers verify before storing,
+ * and the returned ETag is compared with the MD5 we computed (for a multipart upload, the MD5 of the
+ * parts' MD5s, "-N"), so an object is confirmed only when the server holds exactly our bytes.
+ */
+import { createHash } from 'node:crypto';
+import { open } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
+import { WalstreamError } from '../errors.js';
+
+/** Where in which bucket: from `s3://bucket/prefix`. */
+export interface S3Location {
+  bucket: string;
+  /** Key prefix without a trailing slash ('' for the bucket's root). */
+  prefix: string;
+}
+
+/** How to reach the store besides the SDK's own environment (credentials chain, AWS_REGION, AWS_ENDPOINT_URL_S3). */
+export interface S3StoreOptions {
+  /** Endpoint URL of an S3-compatible store (e.g. http://127.0.0.1:7480). */
+  endpoint?: string;
+  /** Address buckets as ENDPOINT/BUCKET/KEY instead of BUCKET.ENDPOINT/KEY (MinIO, RGW, s3rver). */
+  forcePathStyle?: boolean;
+  region?: string;
+  credentials?: { accessKeyId: string; secretAccessKey: string };
+  /** Attempts per request made by the SDK itself before an error reaches the caller (default 3). */
+  maxAttempts?: number;
+  /** Bytes per part of a multipart upload; files larger than this go up in parts (default 16 MiB). */
+  partSize?: number;
+}
+
+const DEFAULT_PART_SIZE = 16 * 1024 * 1024;
+
+/** True for `s3://…` archive locations. */
+export function isS3Url(value: string): boolean {
+  return /^s3:\/\//i.test(value);
+}
+
+/** Parse `s3://bucket[/prefix]`; throws BAD_OPTION with what a valid one looks like. */
+export function parseS3Url(url: string): S3Location {
+  const match = /^s3:\/\/([^/]+)(?:\/(.*))?$/i.exec(url);
+  // Bucket names: 3-63 characters of lowercase letters, digits, dots and hyphens (S3's rules, loosely).
+  if (!match || !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(match[1]!)) {
+    throw new WalstreamError('BAD_OPTION', `invalid bucket location "${url}": expected s3://BUCKET/PREFIX with a valid bucket name`);
+  }
+  const prefix = (match[2] ?? '').replace(/\/+$/, '');
+  return { bucket: match[1]!, prefix };
+}
+
+/** One stored object: its name under the prefix and its size. */
+export interface StoredObject {
+  name: string;
+  size: number;
+}
+
+/**
+ * Files in a bucket under a prefix. Methods throw WalstreamError('ARCHIVE_IO') naming the object and the
+ * server's answer; `get`/`size` return null for an absent object.
+ */
+export class S3Store {
+  readonly location: S3Location;
+  private client: Promise<{ client: S3Client; sdk: typeof import('@aws-sdk/client-s3') }> | null = null;
+  private readonly partSize: number;
+
+  constructor(location: S3Location | string, private readonly options: S3StoreOptions = {}) {
+    this.location = typeof location === 'string' ? parseS3Url(location) : location;
+    this.partSize = options.partSize ?? DEFAULT_PART_SIZE;
+  }
+
+  /** `s3://bucket/prefix`, for messages. */
+  describe(): string {
+    return `s3://${this.location.bucket}${this.location.prefix ? `/${this.location.prefix}` : ''}`;
+  }
+
+  private key(name: string): string {
+    return this.location.prefix ? `${this.location.prefix}/${name}` : name;
+  }
+
+  private sdk(): Promise<{ client: S3Client; sdk: typeof import('@aws-sdk/client-s3') }> {
+    this.client ??= import('@aws-sdk/client-s3').then((sdk) => {
+      const o = this.options;
+      const config: S3ClientConfig = {
+        maxAttempts: o.maxAttempts ?? 3,
+        // Buffers with Content-MD5 are checked by every S3-compatible server; the newer checksum
+        // headers are not known to all of them (Ceph pacific refuses streamed bodies with them).
+        requestChecksumCalculation: 'WHEN_REQUIRED',
+        responseChecksumValidation: 'WHEN_REQUIRED',
+      };
+      if (o.endpoint) config.endpoint = o.endpoint;
+      if (o.forcePathStyle) config.forcePathStyle = true;
+      if (o.credentials) config.credentials = o.credentials;
+      // An S3-compatible store needs some region to sign with; AWS itself needs the real one.
+      const region = o.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
+      if (region) config.region = region;
+      else if (o.endpoint || process.env.AWS_ENDPOINT_URL_S3 || process.env.AWS_ENDPOINT_URL) config.region = 'us-east-1';
+      return { client: new sdk.S3Client(config), sdk };
+    });
+    return this.client;
+  }
+
+  private fail(what: string, name: string, err: unknown): WalstreamError {
+    const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+    const status = e?.$metadata?.httpStatusCode ? ` (HTTP ${e.$metadata.httpStatusCode})` : '';
+    const reason = `${e?.name && e.name !== 'Error' ? `${e.name}: ` : ''}${e?.message ?? String(err)}`.replace(/\s+/g, ' ');
+    return new WalstreamError('ARCHIVE_IO', `could not ${what} ${this.describe()}/${name}: ${reason}${status}`, { cause: err });
+  }
+
+  /** Store `data` as `name` (replacing it), confirmed by Content-MD5 and the returned ETag. */
+  async put(name: string, data: Uint8Array): Promise<void> {
+    const { client, sdk } = await this.sdk();
+    const md5 = createHash('md5').update(data).digest();
+    let etag: string | undefined;
+    try {
+      const out = await client.send(new sdk.PutObjectCommand({
+        Bucket: this.location.bucket, Key: this.key(name), Body: data, ContentLength: data.length,
+        ContentMD5: md5.toString('base64'),
+      }));
+      etag = out.ETag;
+    } catch (err) {
+      throw this.fail('upload', name, err);
+    }
+    checkEtag(etag, md5.toString('hex'), () => this.fail('upload', name, new Error(`the server's ETag ${etag} is not the MD5 of what was sent`)));
+  }
+
+  /**
+   * Upload a local file as `name`: one PUT up to the part size, a multipart upload above it (1 GB
+   * segments), reading one part at a time so memory stays at one part.
+   */
+  async putFile(name: string, path: string): Promise<number> {
+    const file = await open(path, 'r');
+    try {
+      const { size } = await file.stat();
+      if (size <= this.partSize) {
+        const data = Buffer.alloc(size);
+        await readFully(file, data, 0);
+        await this.put(name, data);
+      } else {
+        await this.putMultipart(name, size, (buffer, offset) => readFully(file, buffer, offset));
+      }
+      return size;
+    } finally {
+      await file.close();
+    }
+  }
+
+  private async putMultipart(name: string, size: number, read: (buffer: Buffer, offset: number) => Promise<void>): Promise<void> {
+    const { client, sdk } = await this.sdk();
+    const Bucket = this.location.bucket;
+    const Key = this.key(name);
+    let uploadId: string | undefined;
+    try {
+      uploadId = (await client.send(new sdk.CreateMultipartUploadCommand({ Bucket, Key }))).UploadId;
+      const parts: { ETag: string; PartNumber: number }[] = [];
+      const partMd5s: Buffer[] = [];
+      const buffer = Buffer.alloc(this.partSize);
+      for (let offset = 0, PartNumber = 1; offset < size; offset += this.partSize, PartNumber++) {
+        const body = buffer.subarray(0, Math.min(this.partSize, size - offset));
+        await read(body, offset);
+        const md5 = createHash('md5').update(body).digest();
+        const out = await client.send(new sdk.UploadPartCommand({
+          Bucket, Key, UploadId: uploadId, PartNumber, Body: body, ContentLength: body.length,
+          ContentMD5: md5.toString('base64'),
+        }));
+        checkEtag(out.ETag, md5.toString('hex'), () => new Error(`part ${PartNumber}'s ETag ${out.ETag} is not the MD5 of what was sent`));
+        parts.push({ ETag: out.ETag!, PartNumber });
+        partMd5s.push(md5);
+      }
+      const out = await client.send(new sdk.CompleteMultipartUploadCommand({ Bucket, Key, UploadId: uploadId, MultipartUpload: { Parts: parts } }));
+      const whole = `${createHash('md5').update(Buffer.concat(partMd5s)).digest('hex')}-${parts.length}`;
+      checkEtag(out.ETag, whole, () => new Error(`the server's ETag ${out.ETag} is not the multipart MD5 ${whole}`));
+    } catch (err) {
+      if (uploadId) {
+        await client.send(new sdk.AbortMultipartUploadCommand({ Bucket, Key, UploadId: uploadId })).catch(() => {});
+      }
+      throw err instanceof WalstreamError ? err : this.fail('upload', name, err);
+    }
+  }
+
+  /** The whole object, or null when absent. */
+  async get(name: string): Promise<Buffer | null> {
+    const stream = await this.getStream(name);
+    if (!stream) return null;
+    const chunks: Buffer[] = [];
+    try {
+      for await (const chunk of stream) chunks.push(chunk as Buffer);
+    } catch (err) {
+      throw this.fail('read', name, err);
+    }
+    return Buffer.concat(chunks);
+  }
+
+  /** The object's bytes as a stream (optionally only the first `length` bytes), or null when absent. */
+  async getStream(name: string, length?: number): Promise<Readable | null> {
+    const { client, sdk } = await this.sdk();
+    try {
+      const out = await client.send(new sdk.GetObjectCommand({
+        Bucket: this.location.bucket, Key: this.key(name),
+        ...(length !== undefined ? { Range: `bytes=0-${Math.max(0, length - 1)}` } : {}),
+      }));
+      return out.Body as Readable;
+    } catch (err) {
+      if (isAbsent(err)) return null;
+      // An empty object asked for a range: 416, which is "no bytes", not a fault.
+      if ((err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode === 416) return null;
+      throw this.fail('read', name, err);
+    }
+  }
+
+  /** Size in bytes, or null when absent. */
+  async size(name: string): Promise<number | null> {
+    const { client, sdk } = await this.sdk();
+    try {
+      const out = await client.send(new sdk.HeadObjectCommand({ Bucket: this.location.bucket, Key: this.key(name) }));
+      return out.ContentLength ?? 0;
+    } catch (err) {
+      if (isAbsent(err)) return null;
+      throw this.fail('look up', name, err);
+    }
+  }
+
+  /** Every object directly under the prefix (names without the prefix), in key order. */
+  async list(): Promise<StoredObject[]> {
+    const { client, sdk } = await this.sdk();
+    const Prefix = this.location.prefix ? `${this.location.prefix}/` : '';
+    const objects: StoredObject[] = [];
+    let ContinuationToken: string | undefined;
+    try {
+      do {
+        const out = await client.send(new sdk.ListObjectsV2Command({ Bucket: this.location.bucket, Prefix, ContinuationToken }));
+        for (const o of out.Contents ?? []) {
+          const name = o.Key!.slice(Prefix.length);
+          if (name && !name.includes('/')) objects.push({ name, size: o.Size ?? 0 });
+        }
+        ContinuationToken = out.IsTruncated ? out.NextContinuationToken : undefined;
+      } while (ContinuationToken);
+    } catch (err) {
+      throw this.fail('list', '', err);
+    }
+    return objects;
+  }
+
+  /** Delete `name` (absent is fine: S3 deletes are idempotent). */
+  async remove(name: string): Promise<void> {
+    const { client, sdk } = await this.sdk();
+    try {
+      await client.send(new sdk.DeleteObjectCommand({ Bucket: this.location.bucket, Key: this.key(name) }));
+    } catch (err) {
+      if (!isAbsent(err)) throw this.fail('delete', name, err);
+    }
+  }
+
+  /** Throws ARCHIVE_MISSING with what to check when the bucket cannot be listed (absent, no access). */
+  async check(): Promise<void> {
+    const { client, sdk } = await this.sdk();
+    try {
+      await client.send(new sdk.ListObjectsV2Command({ Bucket: this.location.bucket, Prefix: this.key(''), MaxKeys: 1 }));
+    } catch (err) {
+      const e = this.fail('list', '', err);
+      throw new WalstreamError('ARCHIVE_MISSING', `${e.message}; check the bucket exists, the credentials (AWS_ACCESS_KEY_ID, AWS_PROFILE) and --s3-endpoint`, { cause: err });
+    }
+  }
+
+  /** Close the client's connections. */
+  async close(): Promise<void> {
+    if (!this.client) return;
+    const { client } = await this.client;
+    client.destroy();
+    this.client = null;
+  }
+}
+
+function isAbsent(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e?.name === 'NoSuchKey' || e?.name === 'NotFound' || e?.$metadata?.httpStatusCode === 404;
+}
+
+function checkEtag(etag: string | undefined, expected: string, error: () => Error): void {
+  // Some stores answer without an ETag (none we know); an ETag that differs is a corrupted upload.
+  if (etag !== undefined && etag.replace(/"/g, '').toLowerCase() !== expected) throw error();
+}
+
+async function readFully(file: import('node:fs/promises').FileHandle, buffer: Buffer, position: number): Promise<void> {
+  for (let done = 0; done < buffer.length;) {
+    const { bytesRead } = await file.read(buffer, done, buffer.length - done, position + done);
+    if (bytesRead === 0) throw new Error(`file ended early at ${position + done} bytes`);
+    done += bytesRead;
+  }
+}

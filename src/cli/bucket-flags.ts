@@ -1,0 +1,82 @@
+/**
+ * The object-storage flags shared by the commands (--target for receive, --source for restore; both
+ * with --s3-endpoint and --s3-path-style), turned into library options with one-line errors.
+ */
+import type { Command } from 'commander';
+import type { BucketArchiveOptions } from '../archiver.js';
+import { isS3Url, parseS3Url } from '../archive/s3-store.js';
+import type { S3StoreOptions } from '../archive/s3-store.js';
+import { WalstreamError } from '../errors.js';
+
+export interface S3Flags {
+  s3Endpoint?: string;
+  s3PathStyle?: boolean;
+}
+
+export interface TargetFlags extends S3Flags {
+  target?: string;
+  keepLocal?: string;
+  flushAfterUpload?: boolean;
+  uploadPartialEvery?: string;
+  uploadConcurrency: string;
+}
+
+/** --s3-endpoint and --s3-path-style, for any command that reaches a bucket. */
+export function addS3Options(command: Command): Command {
+  return command
+    .option('--s3-endpoint <url>', 'endpoint of an S3-compatible store (MinIO, Ceph RGW, R2), e.g. http://127.0.0.1:9000 (default: AWS, or AWS_ENDPOINT_URL_S3)')
+    .option('--s3-path-style', 'address the bucket as ENDPOINT/BUCKET (MinIO, Ceph RGW) instead of BUCKET.ENDPOINT');
+}
+
+/** receive's object-storage flags. */
+export function addTargetOptions(command: Command): Command {
+  return addS3Options(command
+    .optionsGroup('Object storage options:')
+    .option('--target <s3://bucket/prefix>', 'also archive into this bucket: -D becomes the local spool (fsynced first), each finished segment and history file is then uploaded (credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ...; region from AWS_REGION)')
+    .option('--flush-after-upload', 'report WAL as flushed (so the slot releases it) only once the bucket holds it; default: once fsynced locally (faster; a lost machine then loses what was not uploaded)')
+    .option('--upload-partial-every <seconds>', 'also upload the segment in progress as NAME.partial this often, so the bucket is never further behind the server')
+    .option('--keep-local <n>', 'keep only the newest N complete segments in the spool once the bucket has them (default: keep all)')
+    .option('--upload-concurrency <n>', 'uploads at once', '4'));
+}
+
+function wholeNumber(text: string, flag: string, min: number, max: number): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min || n > max) throw new WalstreamError('BAD_OPTION', `invalid ${flag} "${text}": give a whole number from ${min} to ${max}`);
+  return n;
+}
+
+/** How to reach the store, from --s3-endpoint/--s3-path-style (the SDK's environment does the rest). */
+export function s3StoreOptions(flags: S3Flags): S3StoreOptions {
+  // The SDK warns on Node 20 in several lines on stderr (its releases from 2027 need Node 22); the
+  // CLI keeps its one-line output and the README says so. A library user's process decides for itself.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  const options: S3StoreOptions = {};
+  if (flags.s3Endpoint !== undefined) {
+    if (!/^https?:\/\/[^/\s]+/i.test(flags.s3Endpoint)) {
+      throw new WalstreamError('BAD_OPTION', `invalid --s3-endpoint "${flags.s3Endpoint}": give a URL such as http://127.0.0.1:9000`);
+    }
+    options.endpoint = flags.s3Endpoint;
+  }
+  if (flags.s3PathStyle) options.forcePathStyle = true;
+  return options;
+}
+
+/** The Archiver's `bucket` option from receive's flags; undefined without --target. */
+export function bucketFromFlags(flags: TargetFlags): BucketArchiveOptions | undefined {
+  const needsTarget = ['keepLocal', 'flushAfterUpload', 'uploadPartialEvery'] as const;
+  if (flags.target === undefined) {
+    const stray = needsTarget.find((k) => flags[k] !== undefined);
+    if (stray) throw new WalstreamError('BAD_OPTION', `--${stray.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} needs --target s3://BUCKET/PREFIX`);
+    return undefined;
+  }
+  if (!isS3Url(flags.target)) throw new WalstreamError('BAD_OPTION', `invalid --target "${flags.target}": give s3://BUCKET/PREFIX`);
+  parseS3Url(flags.target);
+  return {
+    url: flags.target,
+    ...s3StoreOptions(flags),
+    flushAfterUpload: Boolean(flags.flushAfterUpload),
+    uploadPartialEverySeconds: flags.uploadPartialEvery !== undefined ? wholeNumber(flags.uploadPartialEvery, '--upload-partial-every', 1, 86_400) : undefined,
+    keepLocal: flags.keepLocal !== undefined ? wholeNumber(flags.keepLocal, '--keep-local', 0, 1_000_000) : undefined,
+    concurrency: wholeNumber(flags.uploadConcurrency, '--upload-concurrency', 1, 64),
+  };
+}
