@@ -445,7 +445,7 @@ async function startRgwOnce({ store, dir, bucket, memstoreBytes, bluestoreBytes,
     for (const daemon of [...daemons].reverse()) {
       if (daemon.running()) daemon.child.kill('SIGKILL');
     }
-    rmSync(d, { recursive: true, force: true });
+    rmSync(d, { recursive: true, force: true, maxRetries: 3 });
   };
   const stop = () =>
     (stopping ??= (async () => {
@@ -453,7 +453,7 @@ async function startRgwOnce({ store, dir, bucket, memstoreBytes, bluestoreBytes,
         for (const daemon of [...daemons].reverse()) await stopDaemon(daemon, 500);
       } finally {
         live.delete(stopSync);
-        await rm(d, { recursive: true, force: true });
+        await rm(d, { recursive: true, force: true, maxRetries: 3 });
       }
     })());
   live.add(stopSync);
