@@ -9,15 +9,16 @@
  * command and reads it only after exit 0 (checking a segment's size), so the file is written at %p itself:
  * nothing else is ever created in the data directory, not even a temp file beside %p.
  */
-import { open, rm, stat } from 'node:fs/promises';
+import { open, rm } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import type { Transform } from 'node:stream';
+import { dirname } from 'node:path';
+import type { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { WalstreamError } from './errors.js';
 import { wholeFileDecoder } from './archive/codec.js';
 import { readServablePartial } from './restore/partial.js';
+import { type ArchiveReader, DirectoryReader } from './archive/reader.js';
 import { isValidSegmentSize, parseSegmentFileName } from './lsn.js';
 
 /**
@@ -48,8 +49,10 @@ const SEGMENT_NAME = /^[0-9A-F]{24}$/;
 export type RestoreResult = 'restored' | 'missing' | 'partial';
 
 export interface RestoreOptions {
-  /** The archive directory (what was given to `walstream receive -D`). */
-  archiveDir: string;
+  /** The archive directory (what was given to `walstream receive -D`); or give `archive`. */
+  archiveDir?: string;
+  /** The archive to read (a DirectoryReader, or an S3Store for a bucket); takes the place of archiveDir. */
+  archive?: ArchiveReader;
   /** The file recovery asks for (%f): a segment name, a `.history`, `.backup` or `.partial` name. */
   walFileName: string;
   /** Where to put it (%p), usually pg_wal/RECOVERYXLOG or pg_wal/RECOVERYHISTORY. */
@@ -73,12 +76,13 @@ export interface RestoreOptions {
  */
 export async function restoreWalFile(opts: RestoreOptions): Promise<RestoreResult> {
   checkFileName(opts.walFileName);
-  await checkArchiveDir(opts.archiveDir);
+  const archive = opts.archive ?? new DirectoryReader(requireDir(opts.archiveDir));
+  await archive.check();
 
-  const found = await openFirstCandidate(opts.archiveDir, opts.walFileName);
+  const found = await openFirstCandidate(archive, opts.walFileName);
   if (!found) {
     if (!opts.includePartial || !SEGMENT_NAME.test(opts.walFileName)) return 'missing';
-    const partial = await readServablePartial(opts.archiveDir, opts.walFileName);
+    const partial = await readServablePartial(archive, opts.walFileName);
     if (!partial) return 'missing';
     await writeDestination(opts.destination, async (out) => {
       await out.write(partial.data);
@@ -92,9 +96,14 @@ export async function restoreWalFile(opts: RestoreOptions): Promise<RestoreResul
       if (SEGMENT_NAME.test(opts.walFileName)) checkSegment(found.path, opts.walFileName, written);
     });
   } finally {
-    await found.handle.close().catch(() => undefined);
+    found.input.destroy();
   }
   return 'restored';
+}
+
+function requireDir(dir: string | undefined): string {
+  if (dir === undefined) throw new WalstreamError('BAD_OPTION', 'no archive given: pass archiveDir or archive');
+  return dir;
 }
 
 /** Only plain names: %f never carries a directory, and anything else could read outside the archive. */
@@ -107,61 +116,22 @@ function checkFileName(name: string): void {
   }
 }
 
-async function checkArchiveDir(dir: string): Promise<void> {
-  let isDir: boolean;
-  try {
-    isDir = (await stat(dir)).isDirectory();
-  } catch (err) {
-    const code = errnoCode(err);
-    if (code === 'ENOENT' || code === 'ENOTDIR') {
-      throw new WalstreamError(
-        'ARCHIVE_MISSING',
-        `archive directory "${dir}" does not exist; check the archive path (it must be the directory walstream receive writes to)`,
-        { cause: err },
-      );
-    }
-    throw new WalstreamError('ARCHIVE_IO', `cannot access archive directory "${dir}": ${errMessage(err)}; check its permissions`, {
-      cause: err,
-    });
-  }
-  if (!isDir) {
-    throw new WalstreamError('ARCHIVE_MISSING', `archive path "${dir}" is not a directory; point it at the archive directory`);
-  }
-}
-
 interface Candidate {
+  /** Where it is, for messages. */
   path: string;
-  handle: FileHandle;
+  input: Readable;
   decompressor: Decompressor | null;
 }
 
 /** Open the first existing candidate (plain, then each DECOMPRESSORS suffix); null when none exists. */
-async function openFirstCandidate(dir: string, name: string): Promise<Candidate | null> {
-  const candidates: Array<{ path: string; decompressor: Decompressor | null }> = [
-    { path: join(dir, name), decompressor: null },
-    ...DECOMPRESSORS.map((d) => ({ path: join(dir, name + d.suffix), decompressor: d })),
+async function openFirstCandidate(archive: ArchiveReader, name: string): Promise<Candidate | null> {
+  const candidates: Array<{ name: string; decompressor: Decompressor | null }> = [
+    { name, decompressor: null },
+    ...DECOMPRESSORS.map((d) => ({ name: name + d.suffix, decompressor: d })),
   ];
   for (const candidate of candidates) {
-    let handle: FileHandle;
-    try {
-      handle = await open(candidate.path, 'r');
-    } catch (err) {
-      if (errnoCode(err) === 'ENOENT') continue;
-      throw new WalstreamError('ARCHIVE_IO', `cannot open archived file "${candidate.path}": ${errMessage(err)}; check its permissions`, {
-        cause: err,
-      });
-    }
-    let regular = false;
-    try {
-      regular = (await handle.stat()).isFile();
-    } catch {
-      regular = false;
-    }
-    if (!regular) {
-      await handle.close().catch(() => undefined);
-      throw new WalstreamError('ARCHIVE_IO', `archived path "${candidate.path}" is not a regular file; remove or rename it`);
-    }
-    return { ...candidate, handle };
+    const input = await archive.openRead(candidate.name);
+    if (input) return { path: archive.locate(candidate.name), input, decompressor: candidate.decompressor };
   }
   return null;
 }
@@ -201,7 +171,7 @@ async function writeDestination(destination: string, fill: (out: FileHandle) => 
 
 /** Copy the candidate's (decoded) bytes into `out`; returns the byte count. */
 async function streamInto(source: Candidate, out: FileHandle, isSegment: boolean): Promise<number> {
-  const input = source.handle.createReadStream({ start: 0, highWaterMark: 1 << 20, autoClose: false });
+  const input = source.input;
   let written = 0;
   let writeError: unknown = null;
   const sink = async (chunks: AsyncIterable<Buffer>): Promise<void> => {
@@ -279,10 +249,6 @@ async function syncDirectory(dir: string): Promise<void> {
   } finally {
     await handle?.close().catch(() => undefined);
   }
-}
-
-function errnoCode(err: unknown): string | undefined {
-  return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
 }
 
 function errMessage(err: unknown): string {

@@ -57,7 +57,7 @@ export class BucketSink implements WalSink {
     await this.spool.check();
     if (this.started) return;
     await this.store.check();
-    const [objects, names] = await Promise.all([this.store.list(), this.spool.list()]);
+    const [objects, names] = await Promise.all([this.store.entries(), this.spool.list()]);
     const spool = await Promise.all(names.map(async (name) => ({ name, size: (await this.spool.size(name)) ?? -1 })));
     this.uploader.start(objects, spool);
     this.started = true;
@@ -91,7 +91,7 @@ export class BucketSink implements WalSink {
   async readHead(name: string, length: number): Promise<Uint8Array | null> {
     const local = await this.spool.readHead(name, length);
     if (local || !this.uploader.objects().has(name)) return local;
-    const stream = await this.store.getStream(name, length);
+    const stream = await this.store.openRead(name, length);
     if (!stream) return null;
     const chunks: Buffer[] = [];
     for await (const chunk of stream) chunks.push(chunk as Buffer);
@@ -99,7 +99,7 @@ export class BucketSink implements WalSink {
   }
 
   async readFile(name: string): Promise<Uint8Array | null> {
-    return (await this.spool.readFile(name)) ?? (this.uploader.objects().has(name) ? this.store.get(name) : null);
+    return (await this.spool.readFile(name)) ?? (this.uploader.objects().has(name) ? this.store.read(name) : null);
   }
 
   /** A file only in the bucket is set aside there (copied under the new name, then deleted). */
@@ -108,7 +108,7 @@ export class BucketSink implements WalSink {
     const taken = new Set(await this.list());
     let aside = `${name}.${reason}`;
     for (let i = 1; taken.has(aside); i++) aside = `${name}.${reason}.${i}`;
-    const data = await this.store.get(name);
+    const data = await this.store.read(name);
     if (data) await this.store.put(aside, data);
     await this.store.remove(name);
     this.uploader.forget(name);

@@ -12,6 +12,7 @@ import { open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { WalstreamError } from '../errors.js';
+import type { ArchiveEntry, ArchiveReader } from './reader.js';
 
 /** Where in which bucket: from `s3://bucket/prefix`. */
 export interface S3Location {
@@ -52,17 +53,11 @@ export function parseS3Url(url: string): S3Location {
   return { bucket: match[1]!, prefix };
 }
 
-/** One stored object: its name under the prefix and its size. */
-export interface StoredObject {
-  name: string;
-  size: number;
-}
-
 /**
  * Files in a bucket under a prefix. Methods throw WalstreamError('ARCHIVE_IO') naming the object and the
  * server's answer; `get`/`size` return null for an absent object.
  */
-export class S3Store {
+export class S3Store implements ArchiveReader {
   readonly location: S3Location;
   private client: Promise<{ client: S3Client; sdk: typeof import('@aws-sdk/client-s3') }> | null = null;
   private readonly partSize: number;
@@ -75,6 +70,10 @@ export class S3Store {
   /** `s3://bucket/prefix`, for messages. */
   describe(): string {
     return `s3://${this.location.bucket}${this.location.prefix ? `/${this.location.prefix}` : ''}`;
+  }
+
+  locate(name: string): string {
+    return `${this.describe()}/${name}`;
   }
 
   private key(name: string): string {
@@ -124,7 +123,7 @@ export class S3Store {
     } catch (err) {
       throw this.fail('upload', name, err);
     }
-    checkEtag(etag, md5.toString('hex'), () => this.fail('upload', name, new Error(`the server's ETag ${etag} is not the MD5 of what was sent`)));
+    await this.confirmEtag(name, etag, md5.toString('hex'));
   }
 
   /**
@@ -157,11 +156,13 @@ export class S3Store {
       uploadId = (await client.send(new sdk.CreateMultipartUploadCommand({ Bucket, Key }))).UploadId;
       const parts: { ETag: string; PartNumber: number }[] = [];
       const partMd5s: Buffer[] = [];
+      const wholeMd5 = createHash('md5');
       const buffer = Buffer.alloc(this.partSize);
       for (let offset = 0, PartNumber = 1; offset < size; offset += this.partSize, PartNumber++) {
         const body = buffer.subarray(0, Math.min(this.partSize, size - offset));
         await read(body, offset);
         const md5 = createHash('md5').update(body).digest();
+        wholeMd5.update(body);
         const out = await client.send(new sdk.UploadPartCommand({
           Bucket, Key, UploadId: uploadId, PartNumber, Body: body, ContentLength: body.length,
           ContentMD5: md5.toString('base64'),
@@ -172,7 +173,7 @@ export class S3Store {
       }
       const out = await client.send(new sdk.CompleteMultipartUploadCommand({ Bucket, Key, UploadId: uploadId, MultipartUpload: { Parts: parts } }));
       const whole = `${createHash('md5').update(Buffer.concat(partMd5s)).digest('hex')}-${parts.length}`;
-      checkEtag(out.ETag, whole, () => new Error(`the server's ETag ${out.ETag} is not the multipart MD5 ${whole}`));
+      await this.confirmEtag(name, out.ETag, whole, wholeMd5.digest('hex'));
     } catch (err) {
       if (uploadId) {
         await client.send(new sdk.AbortMultipartUploadCommand({ Bucket, Key, UploadId: uploadId })).catch(() => {});
@@ -181,9 +182,26 @@ export class S3Store {
     }
   }
 
+  /**
+   * The stored object's ETag must be `expected` (the MD5, or the multipart form "MD5-N"). Ceph RGW 16
+   * answers CompleteMultipartUpload with an empty ETag: then the object's HEAD says it. s3rver gives a
+   * multipart object the MD5 of the whole, which is as good a proof: either form is accepted.
+   */
+  private async confirmEtag(name: string, etag: string | undefined, expected: string, wholeMd5?: string): Promise<void> {
+    let stored = etag?.replace(/"/g, '').toLowerCase();
+    if (!stored) {
+      const { client, sdk } = await this.sdk();
+      const head = await client.send(new sdk.HeadObjectCommand({ Bucket: this.location.bucket, Key: this.key(name) })).catch((err) => { throw this.fail('look up', name, err); });
+      stored = head.ETag?.replace(/"/g, '').toLowerCase();
+    }
+    if (stored && stored !== expected && stored !== wholeMd5) {
+      throw this.fail('upload', name, new Error(`the stored object's ETag ${stored} is not the MD5 of what was sent (${expected})`));
+    }
+  }
+
   /** The whole object, or null when absent. */
-  async get(name: string): Promise<Buffer | null> {
-    const stream = await this.getStream(name);
+  async read(name: string): Promise<Buffer | null> {
+    const stream = await this.openRead(name);
     if (!stream) return null;
     const chunks: Buffer[] = [];
     try {
@@ -195,7 +213,7 @@ export class S3Store {
   }
 
   /** The object's bytes as a stream (optionally only the first `length` bytes), or null when absent. */
-  async getStream(name: string, length?: number): Promise<Readable | null> {
+  async openRead(name: string, length?: number): Promise<Readable | null> {
     const { client, sdk } = await this.sdk();
     try {
       const out = await client.send(new sdk.GetObjectCommand({
@@ -224,10 +242,10 @@ export class S3Store {
   }
 
   /** Every object directly under the prefix (names without the prefix), in key order. */
-  async list(): Promise<StoredObject[]> {
+  async entries(): Promise<ArchiveEntry[]> {
     const { client, sdk } = await this.sdk();
     const Prefix = this.location.prefix ? `${this.location.prefix}/` : '';
-    const objects: StoredObject[] = [];
+    const objects: ArchiveEntry[] = [];
     let ContinuationToken: string | undefined;
     try {
       do {
@@ -254,13 +272,13 @@ export class S3Store {
     }
   }
 
-  /** Throws ARCHIVE_MISSING with what to check when the bucket cannot be listed (absent, no access). */
+  /** Throws ARCHIVE_MISSING with what to check when the bucket cannot be reached (absent, no access). */
   async check(): Promise<void> {
     const { client, sdk } = await this.sdk();
     try {
-      await client.send(new sdk.ListObjectsV2Command({ Bucket: this.location.bucket, Prefix: this.key(''), MaxKeys: 1 }));
+      await client.send(new sdk.HeadBucketCommand({ Bucket: this.location.bucket }));
     } catch (err) {
-      const e = this.fail('list', '', err);
+      const e = this.fail('reach', '', err);
       throw new WalstreamError('ARCHIVE_MISSING', `${e.message}; check the bucket exists, the credentials (AWS_ACCESS_KEY_ID, AWS_PROFILE) and --s3-endpoint`, { cause: err });
     }
   }
@@ -280,7 +298,6 @@ function isAbsent(err: unknown): boolean {
 }
 
 function checkEtag(etag: string | undefined, expected: string, error: () => Error): void {
-  // Some stores answer without an ETag (none we know); an ETag that differs is a corrupted upload.
   if (etag !== undefined && etag.replace(/"/g, '').toLowerCase() !== expected) throw error();
 }
 

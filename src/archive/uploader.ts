@@ -5,7 +5,8 @@
  * the newest `keepLocal` complete segments once the bucket holds them.
  */
 import { rm } from 'node:fs/promises';
-import type { S3Store, StoredObject } from './s3-store.js';
+import type { ArchiveEntry } from './reader.js';
+import type { S3Store } from './s3-store.js';
 
 export interface UploaderOptions {
   /** Uploads at once (default 4). */
@@ -58,7 +59,7 @@ export class Uploader {
   constructor(private readonly store: S3Store, private readonly spoolPath: (name: string) => string, private readonly options: UploaderOptions = {}) {}
 
   /** What the bucket held at start-up; then queue every finished spool file it lacks (or holds at another size). */
-  start(bucketObjects: StoredObject[], spool: { name: string; size: number }[]): void {
+  start(bucketObjects: ArchiveEntry[], spool: { name: string; size: number }[]): void {
     for (const o of bucketObjects) this.bucket.set(o.name, o.size);
     for (const file of spool) {
       if (COMPLETE_SEGMENT.test(file.name)) this.local.add(file.name);

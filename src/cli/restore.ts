@@ -41,6 +41,11 @@ or, faster (a prefetched segment is moved into place without starting Node):
 
 Options:
   -D, --directory ARCHIVE  the archive directory (where walstream receive writes)
+  --source s3://BUCKET/PREFIX
+                           read from this bucket instead (what receive --target uploads); no
+                           prefetching. Credentials and region from the AWS environment
+  --s3-endpoint URL        endpoint of an S3-compatible store (MinIO, Ceph RGW, R2)
+  --s3-path-style          address the bucket as ENDPOINT/BUCKET
   --prefetch N|SIZE        segments to fetch ahead (or a size such as 256MB); 0 turns prefetching
                            off (default: 8 segments, at most 256MB)
   --spool DIR              where prefetched segments wait (default: .NAME.walstream-prefetch beside
@@ -59,6 +64,9 @@ class UsageError extends Error {}
 interface RestoreArgs {
   help: boolean;
   archiveDir?: string;
+  source?: string;
+  s3Endpoint?: string;
+  s3PathStyle: boolean;
   spoolDir?: string;
   prefetch?: PrefetchDepth;
   idleSeconds: number;
@@ -68,6 +76,8 @@ interface RestoreArgs {
 
 const VALUE_OPTIONS: Record<string, (args: RestoreArgs, value: string, name: string) => void> = {
   '--directory': (args, value) => (args.archiveDir = value),
+  '--source': (args, value) => (args.source = value),
+  '--s3-endpoint': (args, value) => (args.s3Endpoint = value),
   '--spool': (args, value) => (args.spoolDir = value),
   '--prefetch': (args, value, name) => {
     const depth = parsePrefetchDepth(value);
@@ -81,7 +91,7 @@ const VALUE_OPTIONS: Record<string, (args: RestoreArgs, value: string, name: str
 };
 
 function parseArgs(argv: string[]): RestoreArgs {
-  const args: RestoreArgs = { help: false, idleSeconds: 30, includePartial: false, positionals: [] };
+  const args: RestoreArgs = { help: false, idleSeconds: 30, includePartial: false, s3PathStyle: false, positionals: [] };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--') {
@@ -95,6 +105,8 @@ function parseArgs(argv: string[]): RestoreArgs {
       args.help = true;
     } else if (arg === '--include-partial') {
       args.includePartial = true;
+    } else if (arg === '--s3-path-style') {
+      args.s3PathStyle = true;
     } else if (setter) {
       const shown = arg.startsWith('-D') && !arg.startsWith('--') ? '-D' : name;
       const inline = eq > 0 ? arg.slice(eq + 1) : arg.startsWith('-D') && arg.length > 2 && !arg.startsWith('--') ? arg.slice(2) : undefined;
@@ -131,10 +143,11 @@ export async function restoreMain(argv: string[]): Promise<number> {
       `expected 2 arguments (WALFILE DEST), got ${args.positionals.length}; use restore_command = 'walstream restore %f %p -D ARCHIVE'`,
     );
   }
+  const [walFileName, destination] = args.positionals as [string, string];
+  if (args.source !== undefined) return restoreFromBucket(args, walFileName, destination);
   if (args.archiveDir === undefined) {
     return fail(`no archive directory given; add -D ARCHIVE (restore_command = 'walstream restore %f %p -D ARCHIVE')`);
   }
-  const [walFileName, destination] = args.positionals as [string, string];
   const prefetching = !(args.prefetch && 'segments' in args.prefetch && args.prefetch.segments === 0) && SEGMENT_NAME.test(walFileName);
   const call: PrefetchCall = { archiveDir: args.archiveDir, walFileName, destination, spoolDir: args.spoolDir, depth: args.prefetch, idleMs: args.idleSeconds * 1000 };
   const spool = prefetching ? spoolFor(call) : null;
@@ -149,6 +162,30 @@ export async function restoreMain(argv: string[]): Promise<number> {
     if (err instanceof WalstreamError) return fail(err.message);
     const message = err instanceof Error ? err.message : String(err);
     return fail(`could not restore "${walFileName}" to "${destination}": ${message}; check the archive and destination`);
+  }
+}
+
+/**
+ * --source s3://…: the same restore through the bucket's reader (the SDK is loaded only here, so a
+ * directory restore stays light). No prefetching from a bucket yet.
+ */
+async function restoreFromBucket(args: RestoreArgs, walFileName: string, destination: string): Promise<number> {
+  const { S3Store } = await import('../archive/s3-store.js');
+  const { s3StoreOptions } = await import('./bucket-flags.js');
+  let store;
+  try {
+    store = new S3Store(args.source!, s3StoreOptions({ s3Endpoint: args.s3Endpoint, s3PathStyle: args.s3PathStyle }));
+  } catch (err) {
+    return fail((err as Error).message);
+  }
+  try {
+    const result = await restoreWalFile({ archive: store, walFileName, destination, includePartial: args.includePartial });
+    return result === 'missing' ? EXIT_MISSING : EXIT_RESTORED;
+  } catch (err) {
+    if (err instanceof WalstreamError) return fail(err.message);
+    return fail(`could not restore "${walFileName}" from ${store.describe()} to "${destination}": ${err instanceof Error ? err.message : String(err)}; check the bucket and destination`);
+  } finally {
+    await store.close();
   }
 }
 

@@ -9,8 +9,7 @@
  * ends WAL at the first record that is not whole (xlogreader.c XLogReadRecord: a zero xl_tot_len, a bad
  * CRC), exactly as at the end of a server's own pg_wal.
  */
-import { readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import type { ArchiveReader } from '../archive/reader.js';
 import { WalstreamError } from '../errors.js';
 import { isValidSegmentSize, parseSegmentFileName } from '../lsn.js';
 import { isWalPageMagic } from '../page-check.js';
@@ -32,12 +31,12 @@ export interface ServablePartial {
  * a later segment of its timeline is archived. Throws ARCHIVE_DAMAGED when its header is not its
  * segment's or a compressed one does not decode at all, ARCHIVE_IO when it cannot be read.
  */
-export async function readServablePartial(archiveDir: string, name: string): Promise<ServablePartial | null> {
-  const found = await readFirstPartial(archiveDir, name);
+export async function readServablePartial(archive: ArchiveReader, name: string): Promise<ServablePartial | null> {
+  const found = await readFirstPartial(archive, name);
   if (!found) return null;
   const { method } = compressionOfName(found.fileName.slice(0, -'.partial'.length));
   const decoded = await decodeFrames(method, found.raw);
-  const path = join(archiveDir, found.fileName);
+  const path = archive.locate(found.fileName);
   const damaged = (why: string) =>
     new WalstreamError('ARCHIVE_DAMAGED', `archived "${path}" ${why}; the archived copy is damaged: remove it or replace it from another copy of the archive`);
   if (decoded.error && decoded.data.length === 0 && found.raw.length > 0) throw damaged(`does not decode (${decoded.error})`);
@@ -50,28 +49,24 @@ export async function readServablePartial(archiveDir: string, name: string): Pro
   if (header.pageAddress !== segment.segno * BigInt(segmentSize)) throw damaged(`has page address ${header.pageAddress.toString(16).toUpperCase()}, not that of segment ${name}`);
   if (header.timeline < 1 || header.timeline > segment.timeline) throw damaged(`has timeline ${header.timeline} in its first page, ${segment.timeline} in its name`);
   if (decoded.data.length > segmentSize) throw damaged(`holds ${decoded.data.length} bytes, more than a ${segmentSize}-byte segment`);
-  if (await laterSegmentArchived(archiveDir, segment.timeline, segment.segno, segmentSize)) return null;
+  if (await laterSegmentArchived(archive, segment.timeline, segment.segno, segmentSize)) return null;
   return { fileName: found.fileName, data: decoded.data, segmentSize };
 }
 
 /** The first of NAME.partial, NAME.gz.partial, NAME.lz4.partial, NAME.zst.partial that exists, read whole. */
-async function readFirstPartial(archiveDir: string, name: string): Promise<{ fileName: string; raw: Buffer } | null> {
+async function readFirstPartial(archive: ArchiveReader, name: string): Promise<{ fileName: string; raw: Buffer } | null> {
   for (const suffix of Object.values(COMPRESSION_SUFFIX)) {
     const fileName = `${name}${suffix}.partial`;
-    try {
-      return { fileName, raw: await readFile(join(archiveDir, fileName)) };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
-      throw new WalstreamError('ARCHIVE_IO', `cannot read archived "${join(archiveDir, fileName)}": ${(err as Error).message}; check its permissions`, { cause: err });
-    }
+    const raw = await archive.read(fileName);
+    if (raw) return { fileName, raw };
   }
   return null;
 }
 
 /** Whether the archive holds any segment file (complete or not) of `timeline` after `segno`. */
-async function laterSegmentArchived(archiveDir: string, timeline: number, segno: bigint, segmentSize: number): Promise<boolean> {
-  for (const fileName of await readdir(archiveDir)) {
-    const s = parseArchivedName(fileName, segmentSize);
+async function laterSegmentArchived(archive: ArchiveReader, timeline: number, segno: bigint, segmentSize: number): Promise<boolean> {
+  for (const { name } of await archive.entries()) {
+    const s = parseArchivedName(name, segmentSize);
     if (s && s.timeline === timeline && s.segno > segno) return true;
   }
   return false;

@@ -329,7 +329,7 @@ describe('walstream restore start-up cost', () => {
     await visit(join(srcDir, 'cli/restore.ts'));
     expect(external.every((spec) => spec.startsWith('node:'))).toBe(true);
     expect([...seen].map((f) => f.slice(srcDir.length + 1)).sort()).toEqual([
-      'archive/codec.ts', 'archive/scan.ts', 'cli/restore.ts', 'errors.ts', 'lsn.ts', 'page-check.ts', 'restore.ts',
+      'archive/codec.ts', 'archive/reader.ts', 'archive/scan.ts', 'cli/restore.ts', 'errors.ts', 'lsn.ts', 'page-check.ts', 'restore.ts',
       'restore/helper-process.ts', 'restore/partial.ts', 'restore/prefetch-call.ts', 'restore/spool.ts',
     ]);
   });
