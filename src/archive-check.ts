@@ -1,10 +1,12 @@
 /**
- * `walstream status` as a library function: the archive's state (archive/archive-status.ts), and with
- * a connection the slot's (slot-probe.ts), judged against thresholds into a Nagios-style verdict:
+ * `walstream status` as a library function: the archive's state (archive/archive-status.ts; a directory,
+ * or a bucket through ArchiveReader), and with a connection the slot's (slot-probe.ts), judged against
+ * thresholds into a Nagios-style verdict:
  * 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN, with one message per problem naming it.
  */
 import { type ArchiveReport, readArchiveReport } from './archive/archive-status.js';
 import { describeGap } from './archive/gaps.js';
+import type { ArchiveReader } from './archive/reader.js';
 import { type ConnectionOptions, targetsFor } from './conninfo.js';
 import { formatLsn } from './lsn.js';
 import { type SlotReport, probeSlot } from './slot-probe.js';
@@ -17,7 +19,10 @@ export interface Threshold {
 }
 
 export interface CheckOptions {
-  directory: string;
+  /** The archive directory; or give `archive`. */
+  directory?: string;
+  /** The archive to check, in place of `directory` (an S3Store for a bucket). */
+  archive?: ArchiveReader;
   /** Server to ask about the slot and its position (optional). */
   connection?: ConnectionOptions | string;
   /** Slot to check (with `connection`). */
@@ -75,14 +80,16 @@ export async function checkArchive(options: CheckOptions): Promise<CheckResult> 
   const problem = (level: Exclude<CheckLevel, 'OK'>, message: string) => problems.push({ level, message });
   const now = options.now ?? Date.now();
   let archive: ArchiveReport | null = null;
+  const where = options.archive?.describe() ?? options.directory;
   try {
-    archive = await readArchiveReport(options.directory);
+    if (options.archive === undefined && options.directory === undefined) throw new Error('no archive given (directory or archive)');
+    archive = await readArchiveReport(options.archive ?? options.directory!);
   } catch (err) {
-    problem('UNKNOWN', `cannot read the archive ${options.directory}: ${(err as Error).message}`);
+    problem('UNKNOWN', `cannot read the archive${where ? ` ${where}` : ''}: ${(err as Error).message}`);
   }
   let ageSeconds: number | null = null;
   if (archive) {
-    if (archive.newest === null && archive.partials.length === 0) problem('WARNING', `the archive ${options.directory} holds no WAL segment`);
+    if (archive.newest === null && archive.partials.length === 0) problem('WARNING', `the archive ${where} holds no WAL segment`);
     if (archive.lastWriteMs !== null) {
       ageSeconds = Math.max(0, (now - archive.lastWriteMs) / 1000);
       const level = over(ageSeconds, options.maxAge);

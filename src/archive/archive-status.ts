@@ -1,14 +1,13 @@
 /**
- * What an archive directory holds, for `walstream status` and monitoring: the newest segment and when
+ * What an archive holds (a directory or a bucket, through ArchiveReader), for `walstream status` and monitoring: the newest segment and when
  * it was written, the timelines present, gaps (segments missing between ones present, each matched
  * with a gap marker when walstream recorded it), `.partial` files, files set aside. Reads the listing
  * and a few file headers and times; never the WAL itself (that is `verify`).
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import { isValidSegmentSize, segmentFileName } from '../lsn.js';
 import { isWalPageMagic } from '../page-check.js';
 import { type GapMarker, listGapMarkers } from './gaps.js';
+import { type ArchiveReader, DirectoryReader } from './reader.js';
 import { type ArchivedSegment, LONG_HEADER_LENGTH, decodeLongPageHeader, parseArchivedName } from './scan.js';
 
 /** Segments missing between two that are present. */
@@ -25,13 +24,14 @@ export interface ArchiveGap {
   marker: GapMarker | null;
 }
 
-/** A segment file with its modification time. */
+/** A segment file with its modification time (in a bucket: when it was uploaded). */
 export interface DatedSegment extends ArchivedSegment {
   mtimeMs: number;
 }
 
-/** The state of an archive directory. */
+/** The state of an archive. */
 export interface ArchiveReport {
+  /** Where the archive is: its directory, or s3://BUCKET/PREFIX. */
   directory: string;
   segmentSize: number;
   /** False when no uncompressed segment header could be read and 16 MB was assumed. */
@@ -57,29 +57,39 @@ export interface ArchiveReport {
 const DEFAULT_SEGMENT_SIZE = 16 * 1024 * 1024;
 const UNCOMPRESSED = /^[0-9A-F]{24}(\.partial)?$/;
 
+/** The first `length` bytes of an archived file (fewer if it is shorter); null when absent. */
+async function readHead(archive: ArchiveReader, name: string, length: number): Promise<Buffer | null> {
+  const stream = await archive.openRead(name, length);
+  if (!stream) return null;
+  const chunks: Buffer[] = [];
+  let got = 0;
+  try {
+    for await (const chunk of stream) {
+      chunks.push(chunk as Buffer);
+      got += (chunk as Buffer).length;
+      if (got >= length) break;
+    }
+  } finally {
+    stream.destroy();
+  }
+  return Buffer.concat(chunks).subarray(0, length);
+}
+
 /** Segment size and system identifier from the long page header of the newest readable uncompressed segment. */
-async function readArchiveHeader(directory: string, names: string[]): Promise<{ segmentSize: number; systemId: string } | null> {
+async function readArchiveHeader(archive: ArchiveReader, names: string[]): Promise<{ segmentSize: number; systemId: string } | null> {
   for (const name of names.filter((n) => UNCOMPRESSED.test(n)).sort().reverse()) {
-    let handle: fs.promises.FileHandle | null = null;
     try {
-      handle = await fs.promises.open(path.join(directory, name), 'r');
-      const head = Buffer.alloc(LONG_HEADER_LENGTH);
-      const { bytesRead } = await handle.read(head, 0, LONG_HEADER_LENGTH, 0);
-      const header = decodeLongPageHeader(head.subarray(0, bytesRead));
+      const head = await readHead(archive, name, LONG_HEADER_LENGTH);
+      const header = head && decodeLongPageHeader(head);
       if (header && isWalPageMagic(header.magic) && isValidSegmentSize(header.segmentSize) && header.systemId !== '0') {
         return { segmentSize: header.segmentSize, systemId: header.systemId };
       }
     } catch {
       // unreadable: try the next one
-    } finally {
-      await handle?.close();
     }
   }
   return null;
 }
-
-const mtimeOf = async (directory: string, segment: ArchivedSegment): Promise<DatedSegment> =>
-  ({ ...segment, mtimeMs: (await fs.promises.stat(path.join(directory, segment.fileName))).mtimeMs });
 
 /** Gaps within each timeline, and between a timeline's first segment and the timelines below it. */
 function findGaps(segments: ArchivedSegment[], segmentSize: number, markers: GapMarker[]): ArchiveGap[] {
@@ -105,26 +115,32 @@ function findGaps(segments: ArchivedSegment[], segmentSize: number, markers: Gap
 }
 
 /**
- * Read the state of the archive in `directory` (see ArchiveReport). `segmentSize` when known (from the
- * server); otherwise read from a segment's header, else 16 MB is assumed. Rejects when the directory
- * cannot be listed.
+ * Read the state of the archive (see ArchiveReport): a directory, or any ArchiveReader (an S3Store for a
+ * bucket, whose objects' upload times stand for modification times). `segmentSize` when known (from the
+ * server); otherwise read from a segment's header, else 16 MB is assumed. Rejects when the archive
+ * cannot be reached or listed.
  */
-export async function readArchiveReport(directory: string, options: { segmentSize?: number } = {}): Promise<ArchiveReport> {
-  const names = await fs.promises.readdir(directory);
-  const header = await readArchiveHeader(directory, names);
+export async function readArchiveReport(archive: string | ArchiveReader, options: { segmentSize?: number } = {}): Promise<ArchiveReport> {
+  const reader = typeof archive === 'string' ? new DirectoryReader(archive) : archive;
+  await reader.check();
+  const listing = await reader.entries();
+  const names = listing.map((e) => e.name);
+  const modified = new Map(listing.map((e) => [e.name, e.modifiedMs ?? 0]));
+  const dated = <T extends ArchivedSegment>(segment: T): T & DatedSegment => ({ ...segment, mtimeMs: modified.get(segment.fileName) ?? 0 });
+  const header = await readArchiveHeader(reader, names);
   const segmentSize = options.segmentSize ?? header?.segmentSize ?? DEFAULT_SEGMENT_SIZE;
   const segments = names.map((n) => parseArchivedName(n, segmentSize)).filter((s): s is ArchivedSegment => s !== null);
   const complete = segments.filter((s) => !s.partial).sort((a, b) => (a.segno !== b.segno ? (a.segno > b.segno ? -1 : 1) : b.timeline - a.timeline));
-  const newest = complete[0] ? await mtimeOf(directory, complete[0]) : null;
+  const newest = complete[0] ? dated(complete[0]) : null;
   const completeNames = new Set(complete.map((s) => s.name));
   const topOf = (timeline: number) => segments.filter((s) => s.timeline === timeline).reduce((m, s) => (s.segno > m ? s.segno : m), -1n);
-  const partials = await Promise.all(segments.filter((s) => s.partial && !completeNames.has(s.name))
+  const partials = segments.filter((s) => s.partial && !completeNames.has(s.name))
     .sort((a, b) => (a.segno > b.segno ? -1 : 1))
-    .map(async (s) => ({ ...(await mtimeOf(directory, s)), belowNewest: s.segno < topOf(s.timeline) })));
-  const dated = [...(newest ? [newest] : []), ...partials.filter((p) => !newest || p.segno >= newest.segno)];
+    .map((s) => ({ ...dated(s), belowNewest: s.segno < topOf(s.timeline) }));
+  const written = [...(newest ? [newest] : []), ...partials.filter((p) => !newest || p.segno >= newest.segno)];
   const markers = listGapMarkers(names);
   return {
-    directory,
+    directory: reader.describe(),
     segmentSize,
     segmentSizeKnown: options.segmentSize !== undefined || header !== null,
     systemId: header?.systemId ?? null,
@@ -132,7 +148,7 @@ export async function readArchiveReport(directory: string, options: { segmentSiz
     timelines: [...new Set(segments.map((s) => s.timeline))].sort((a, b) => a - b),
     newest,
     partials,
-    lastWriteMs: dated.length ? Math.max(...dated.map((d) => d.mtimeMs)) : null,
+    lastWriteMs: written.length ? Math.max(...written.map((d) => d.mtimeMs)) : null,
     archivedLsn: newest ? (newest.segno + 1n) * BigInt(segmentSize) : null,
     gaps: findGaps(segments, segmentSize, markers),
     markers,

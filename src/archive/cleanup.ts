@@ -7,9 +7,10 @@
  * lsn.ts's parseSegmentFileName: pg_archivecleanup knows no segment size and accepts any 24 uppercase
  * hex digits (IsXLogFileName), and matching it exactly matters more here.
  */
-import { readdir, stat, unlink } from 'node:fs/promises';
+import { lstat, readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { WalstreamError } from '../errors.js';
+import { type ArchiveEntry, type ArchiveReader, DirectoryReader } from './reader.js';
 
 /** IsXLogFileName: exactly 24 uppercase hex digits. */
 const XLOG_NAME = /^[0-9A-F]{24}$/;
@@ -25,8 +26,13 @@ const BACKUP_HISTORY_NAME = /^[0-9A-F]{24}(?![0-9A-F]).*\.backup$/s;
 const BACKUP_OFFSET_START = /^\.[ \t\n\v\f\r]*[+-]?[0-9A-Fa-f]/;
 
 export interface CleanupOptions {
-  /** The archive directory. */
-  archiveDir: string;
+  /** The archive directory; or give `archive`. */
+  archiveDir?: string;
+  /**
+   * The archive to clean (an S3Store for a bucket, s3-store.ts), in place of archiveDir. A directory given
+   * as archiveDir is read as pg_archivecleanup reads it (every directory entry, removed with unlink).
+   */
+  archive?: ArchiveReader;
   /** The oldest WAL file to keep (%r): a segment name, or a .partial or .backup name. */
   oldestKept: string;
   /** Remove nothing; return what would be removed (pg_archivecleanup -n). */
@@ -54,27 +60,70 @@ export function oldestKeptSegment(oldestKept: string, extension?: string): strin
 }
 
 /**
- * Remove from `archiveDir` every WAL segment or partial segment older than `oldestKept`, exactly as
+ * An archive directory as pg_archivecleanup (PostgreSQL 15) sees it: Initialize's check (it must be an
+ * existing directory), every entry readdir gives (a dangling symlink or a directory named like a segment
+ * included, as CleanupPriorWALFiles sees them), each removed with unlink (a directory named like a
+ * segment then fails, as it does for pg_archivecleanup). The one place cleanup differs from
+ * DirectoryReader, which lists regular files only.
+ */
+export class CleanupDirectory extends DirectoryReader {
+  override async check(): Promise<void> {
+    let isDir = false;
+    try {
+      isDir = (await stat(this.directory)).isDirectory();
+    } catch {
+      isDir = false;
+    }
+    if (!isDir) {
+      throw new WalstreamError('ARCHIVE_MISSING', `archive directory "${this.directory}" does not exist or is not a directory; check the archive path`);
+    }
+  }
+
+  override async entries(): Promise<ArchiveEntry[]> {
+    const result: ArchiveEntry[] = [];
+    for (const name of await readdir(this.directory)) {
+      // Sizes only for what still exists; cleanup goes by the name.
+      const s = await lstat(join(this.directory, name)).catch(() => null);
+      result.push({ name, size: s?.size ?? 0, ...(s ? { modifiedMs: s.mtimeMs } : {}) });
+    }
+    return result;
+  }
+
+  override async remove(name: string): Promise<void> {
+    try {
+      await unlink(this.locate(name));
+    } catch (err) {
+      if (errCode(err) !== 'ENOENT') throw err;
+    }
+  }
+}
+
+/**
+ * Remove from the archive every WAL segment or partial segment older than `oldestKept`, exactly as
  * pg_archivecleanup (PostgreSQL 15) does, and resolve the removed names (sorted); with `dryRun`, remove
- * nothing and resolve the names that would be removed. A directory entry is removed when, after
- * stripping `extension` (if it has it), it is a segment name or a `.partial` segment name and its part
- * after the timeline (from character 8) sorts before that of oldestKeptSegment(). Timelines are ignored
- * so a parent timeline's segments are never removed early; history files, .backup files and any other
- * name are never removed. Throws WalstreamError: ARCHIVE_MISSING when `archiveDir` is not a directory,
- * BAD_OPTION for an invalid `oldestKept` (checked in that order, as pg_archivecleanup does), ARCHIVE_IO
- * when the directory cannot be read or a file cannot be removed (stopping there, as pg_archivecleanup
- * does; a file already gone is skipped).
+ * nothing and resolve the names that would be removed. The archive is `archiveDir` (a directory) or
+ * `archive` (any ArchiveReader: a bucket, s3-store.ts); the same rules apply to both. A file is removed
+ * when, after stripping `extension` (if it has it), its name is a segment name or a `.partial` segment
+ * name and its part after the timeline (from character 8) sorts before that of oldestKeptSegment().
+ * Timelines are ignored so a parent timeline's segments are never removed early; history files, .backup
+ * files and any other name are never removed. Throws WalstreamError: ARCHIVE_MISSING when the archive is
+ * not there (not a directory; a bucket that cannot be reached), BAD_OPTION for an invalid `oldestKept`
+ * (checked in that order, as pg_archivecleanup does), ARCHIVE_IO when the archive cannot be listed or a
+ * file cannot be removed (stopping there, as pg_archivecleanup does; a file already gone counts as
+ * removed).
  */
 export async function cleanupArchive(opts: CleanupOptions): Promise<string[]> {
-  const { archiveDir, extension } = opts;
-  await checkArchiveDir(archiveDir);
+  const { extension } = opts;
+  const archive = opts.archive ?? new CleanupDirectory(requireArchiveDir(opts.archiveDir));
+  await archive.check();
   const keep = oldestKeptSegment(opts.oldestKept, extension);
 
   let entries: string[];
   try {
-    entries = await readdir(archiveDir);
+    entries = (await archive.entries()).map((e) => e.name);
   } catch (err) {
-    throw new WalstreamError('ARCHIVE_IO', `could not read archive directory "${archiveDir}": ${errMessage(err)}; check its permissions`, {
+    if (err instanceof WalstreamError) throw err;
+    throw new WalstreamError('ARCHIVE_IO', `could not read archive directory "${archive.describe()}": ${errMessage(err)}; check its permissions`, {
       cause: err,
     });
   }
@@ -93,34 +142,22 @@ export async function cleanupArchive(opts: CleanupOptions): Promise<string[]> {
   const removed: string[] = [];
   for (const name of doomed) {
     try {
-      await unlink(join(archiveDir, name));
+      await archive.remove(name);
       removed.push(name);
     } catch (err) {
-      if (errCode(err) === 'ENOENT') continue;
-      throw new WalstreamError(
-        'ARCHIVE_IO',
-        `could not remove "${join(archiveDir, name)}": ${errMessage(err)}; fix that file or its directory's permissions, then run cleanup again`,
-        { cause: err },
-      );
+      const why = err instanceof WalstreamError ? err.message : `could not remove "${archive.locate(name)}": ${errMessage(err)}`;
+      const fix = opts.archive
+        ? 'check that the archive lets you remove it (for a bucket: s3:DeleteObject), then run cleanup again'
+        : "fix that file or its directory's permissions, then run cleanup again";
+      throw new WalstreamError('ARCHIVE_IO', `${why}; ${fix}`, { cause: err });
     }
   }
   return removed;
 }
 
-/** pg_archivecleanup's Initialize: the archive location must be an existing directory. */
-async function checkArchiveDir(dir: string): Promise<void> {
-  let isDir = false;
-  try {
-    isDir = (await stat(dir)).isDirectory();
-  } catch {
-    isDir = false;
-  }
-  if (!isDir) {
-    throw new WalstreamError(
-      'ARCHIVE_MISSING',
-      `archive directory "${dir}" does not exist or is not a directory; check the archive path`,
-    );
-  }
+function requireArchiveDir(dir: string | undefined): string {
+  if (dir === undefined || dir === '') throw new WalstreamError('BAD_OPTION', 'no archive given; pass archiveDir (a directory) or archive (an ArchiveReader)');
+  return dir;
 }
 
 /** pg_archivecleanup's TrimExtension: drop `extension` from the end when the name is longer than it and ends with it. */

@@ -13,6 +13,11 @@ import { WalstreamError } from '../errors.js';
 export interface ArchiveEntry {
   name: string;
   size: number;
+  /**
+   * When it was last written, ms since the epoch, where the archive says (a file's mtime, an object's
+   * LastModified: its upload); `status` reports WAL's age from it.
+   */
+  modifiedMs?: number;
 }
 
 /** An archive's files, read-only except for remove (cleanup). */
@@ -25,8 +30,11 @@ export interface ArchiveReader {
   check(): Promise<void>;
   /** Every file directly in the archive, with sizes. */
   entries(): Promise<ArchiveEntry[]>;
-  /** A file's bytes as a stream, or null when absent (ARCHIVE_IO when it cannot be read). */
-  openRead(name: string): Promise<Readable | null>;
+  /**
+   * A file's bytes as a stream (only its first `length` bytes when given: a header), or null when absent
+   * (ARCHIVE_IO when it cannot be read).
+   */
+  openRead(name: string, length?: number): Promise<Readable | null>;
   /** A file's whole content, or null when absent. */
   read(name: string): Promise<Buffer | null>;
   /** Delete a file (absent is fine). */
@@ -69,7 +77,7 @@ export class DirectoryReader implements ArchiveReader {
     for (const name of names) {
       try {
         const s = await stat(join(this.directory, name));
-        if (s.isFile()) result.push({ name, size: s.size });
+        if (s.isFile()) result.push({ name, size: s.size, modifiedMs: s.mtimeMs });
       } catch (err) {
         if (errnoCode(err) !== 'ENOENT') throw err; // removed meanwhile: not there
       }
@@ -77,7 +85,7 @@ export class DirectoryReader implements ArchiveReader {
     return result;
   }
 
-  async openRead(name: string): Promise<Readable | null> {
+  async openRead(name: string, length?: number): Promise<Readable | null> {
     const path = this.locate(name);
     let handle;
     try {
@@ -96,6 +104,7 @@ export class DirectoryReader implements ArchiveReader {
       await handle.close().catch(() => undefined);
       throw new WalstreamError('ARCHIVE_IO', `archived path "${path}" is not a regular file; remove or rename it`);
     }
+    if (length !== undefined) return createReadStream('', { fd: handle, start: 0, end: Math.max(0, length - 1), highWaterMark: Math.max(1, Math.min(length, 1 << 20)) });
     return createReadStream('', { fd: handle, highWaterMark: 1 << 20 });
   }
 

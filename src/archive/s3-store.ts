@@ -252,7 +252,7 @@ export class S3Store implements ArchiveReader {
         const out = await client.send(new sdk.ListObjectsV2Command({ Bucket: this.location.bucket, Prefix, ContinuationToken }));
         for (const o of out.Contents ?? []) {
           const name = o.Key!.slice(Prefix.length);
-          if (name && !name.includes('/')) objects.push({ name, size: o.Size ?? 0 });
+          if (name && !name.includes('/')) objects.push({ name, size: o.Size ?? 0, ...(o.LastModified ? { modifiedMs: o.LastModified.getTime() } : {}) });
         }
         ContinuationToken = out.IsTruncated ? out.NextContinuationToken : undefined;
       } while (ContinuationToken);

@@ -2,10 +2,15 @@
  * `walstream cleanup -D ARCHIVE [--dry-run] [-x EXT] [-d] OLDEST_KEPT`: the archive_cleanup_command
  * counterpart of pg_archivecleanup (PostgreSQL 15, src/bin/pg_archivecleanup/pg_archivecleanup.c), e.g.
  *   archive_cleanup_command = 'walstream cleanup -D /srv/wal-archive %r'
+ * `--source s3://BUCKET/PREFIX` (with --s3-endpoint, --s3-path-style) cleans a bucket instead, by the
+ * same rules: cleanupArchive takes either archive as an ArchiveReader. The SDK loads only then.
  */
 import { Command, CommanderError } from 'commander';
 import { cleanupArchive, oldestKeptSegment } from '../archive/cleanup.js';
-import { joinLines } from '../errors.js';
+import type { ArchiveReader } from '../archive/reader.js';
+import type { S3Store } from '../archive/s3-store.js';
+import { WalstreamError, joinLines } from '../errors.js';
+import { addS3Options } from './bucket-flags.js';
 
 const PREFIX = 'walstream cleanup: ';
 
@@ -13,7 +18,10 @@ const PREFIX = 'walstream cleanup: ';
 const EXIT_FAILED = 2;
 
 interface CleanupCliOptions {
-  directory: string;
+  directory?: string;
+  source?: string;
+  s3Endpoint?: string;
+  s3PathStyle?: boolean;
   dryRun?: boolean;
   extension?: string;
   debug?: boolean;
@@ -32,7 +40,7 @@ export function cleanupCommand(): Command {
 
 /**
  * Run `walstream cleanup` on its own and resolve the exit code instead of exiting: 0 done (or help shown),
- * 2 bad usage, bad OLDEST_KEPT, missing archive directory or a failed removal. `argv` is the arguments
+ * 2 bad usage, bad OLDEST_KEPT, missing archive directory (unreachable bucket) or a failed removal. `argv` is the arguments
  * after the command name (a leading "cleanup" is accepted too: it can be neither an option nor a WAL name).
  */
 export async function cleanupMain(argv: string[]): Promise<number> {
@@ -53,18 +61,22 @@ export async function cleanupMain(argv: string[]): Promise<number> {
 }
 
 function buildCleanupCommand(setExitCode: (code: number) => void): Command {
-  return new Command('cleanup')
+  const command = new Command('cleanup')
     .description('remove archived WAL files older than OLDEST_KEPT, exactly as pg_archivecleanup does')
     .argument('<OLDEST_KEPT>', 'oldest WAL file to keep (%r), e.g. 000000010000000000000010, or a .partial or .backup name')
-    .requiredOption('-D, --directory <ARCHIVE>', 'the archive directory')
+    .option('-D, --directory <ARCHIVE>', 'the archive directory')
     .option('-n, --dry-run', 'remove nothing; print the paths that would be removed, one per line')
     .option('-x, --extension <EXT>', 'also clean up files ending with EXT, e.g. .gz (as pg_archivecleanup -x)')
     .option('-d, --debug', 'report each file removed on stderr (as pg_archivecleanup -d)')
+    .optionsGroup('Object storage options:')
+    .option('--source <s3://bucket/prefix>', 'clean this bucket instead of a directory (what receive --target uploads; credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ...; region from AWS_REGION)');
+  return addS3Options(command)
     .addHelpText(
       'after',
       `
 Files are removed when their name is a WAL segment (or .partial segment) name that sorts before
 OLDEST_KEPT, ignoring the timeline. History files, backup history files and other files are kept.
+The same rules apply to a bucket (--source s3://BUCKET/PREFIX): objects directly under the prefix.
 
 For use as archive_cleanup_command in postgresql.conf:
   archive_cleanup_command = 'walstream cleanup -D /path/to/archive %r'`,
@@ -77,18 +89,40 @@ For use as archive_cleanup_command in postgresql.conf:
     });
 }
 
+/** The archive the flags name: a directory (-D) or a bucket (--source); one-line errors for bad flags. */
+async function openArchive(options: CleanupCliOptions): Promise<{ archive?: ArchiveReader & { close?: S3Store['close'] }; archiveDir?: string }> {
+  const s3Flag = options.s3Endpoint !== undefined ? '--s3-endpoint' : options.s3PathStyle ? '--s3-path-style' : null;
+  if (options.source === undefined) {
+    if (options.directory === undefined) {
+      throw new WalstreamError('BAD_OPTION', "required option '-D, --directory <ARCHIVE>' not specified (or give --source s3://BUCKET/PREFIX)");
+    }
+    if (s3Flag) throw new WalstreamError('BAD_OPTION', `${s3Flag} needs --source s3://BUCKET/PREFIX`);
+    return { archiveDir: options.directory };
+  }
+  if (options.directory !== undefined) {
+    throw new WalstreamError('BAD_OPTION', `give either -D ARCHIVE or --source ${options.source}, not both`);
+  }
+  const { S3Store, isS3Url } = await import('../archive/s3-store.js');
+  const { s3StoreOptions } = await import('./bucket-flags.js');
+  if (!isS3Url(options.source)) throw new WalstreamError('BAD_OPTION', `invalid --source "${options.source}": give s3://BUCKET/PREFIX`);
+  return { archive: new S3Store(options.source, s3StoreOptions(options)) };
+}
+
 async function runCleanup(oldestKept: string, options: CleanupCliOptions): Promise<number> {
-  const archiveDir = options.directory;
+  let opened: Awaited<ReturnType<typeof openArchive>> = {};
   let names: string[];
   try {
-    names = await cleanupArchive({ archiveDir, oldestKept, dryRun: options.dryRun === true, extension: options.extension });
+    opened = await openArchive(options);
+    names = await cleanupArchive({ ...opened, oldestKept, dryRun: options.dryRun === true, extension: options.extension });
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     process.stderr.write(PREFIX + joinLines(message) + '\n');
     return EXIT_FAILED;
+  } finally {
+    await opened.archive?.close?.();
   }
-  // Paths are printed as pg_archivecleanup prints them: "ARCHIVE/NAME".
-  const pathOf = (name: string): string => `${archiveDir}/${name}`;
+  // Paths are printed as pg_archivecleanup prints them: "ARCHIVE/NAME" (a bucket's: s3://BUCKET/PREFIX/NAME).
+  const pathOf = (name: string): string => (opened.archive ? opened.archive.locate(name) : `${opened.archiveDir}/${name}`);
   if (options.debug) {
     process.stderr.write(`${PREFIX}keeping WAL file "${pathOf(oldestKeptSegment(oldestKept, options.extension))}" and later\n`);
   }

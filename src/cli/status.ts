@@ -1,17 +1,22 @@
 /**
  * `walstream status -D ARCHIVE [-d CONNSTR] [-S SLOT] [--json] [--max-age D] [--max-lag S] [--max-retained S]`:
  * the archive's state for people and for check-style monitoring, with Nagios exit codes (0 OK,
- * 1 WARNING, 2 CRITICAL, 3 UNKNOWN). A thin layer over checkArchive().
+ * 1 WARNING, 2 CRITICAL, 3 UNKNOWN). A thin layer over checkArchive(). `--source s3://BUCKET/PREFIX`
+ * (with --s3-endpoint, --s3-path-style) reports on a bucket instead of -D, through the same code (an
+ * ArchiveReader); the SDK loads only then.
  */
 import { Command } from 'commander';
 import { type CheckResult, type Threshold, checkArchive } from '../archive-check.js';
 import { describeGap } from '../archive/gaps.js';
+import type { S3Store } from '../archive/s3-store.js';
+import { type S3Flags, addS3Options } from './bucket-flags.js';
 import { formatLsn } from '../lsn.js';
 import { formatBytes, formatDuration, parseByteSize, parseDuration } from '../units.js';
 import { WalstreamError } from '../errors.js';
 
-interface StatusFlags {
+interface StatusFlags extends S3Flags {
   directory?: string;
+  source?: string;
   dbname?: string;
   slot?: string;
   json?: boolean;
@@ -77,9 +82,24 @@ function toText(r: CheckResult): string {
   return lines.join('\n') + '\n';
 }
 
+/** The bucket --source names (not yet contacted), or null for -D; BAD_OPTION for a wrong combination. */
+async function bucketFromFlags(flags: StatusFlags): Promise<S3Store | null> {
+  if (flags.source === undefined) {
+    if (!flags.directory) throw new WalstreamError('BAD_OPTION', 'no archive directory specified (add -D/--directory DIR, or --source s3://BUCKET/PREFIX)');
+    const s3Flag = flags.s3Endpoint !== undefined ? '--s3-endpoint' : flags.s3PathStyle ? '--s3-path-style' : null;
+    if (s3Flag) throw new WalstreamError('BAD_OPTION', `${s3Flag} needs --source s3://BUCKET/PREFIX`);
+    return null;
+  }
+  if (flags.directory !== undefined) throw new WalstreamError('BAD_OPTION', `give either -D ARCHIVE or --source ${flags.source}, not both`);
+  const { S3Store, isS3Url } = await import('../archive/s3-store.js');
+  const { s3StoreOptions } = await import('./bucket-flags.js');
+  if (!isS3Url(flags.source)) throw new WalstreamError('BAD_OPTION', `invalid --source "${flags.source}": give s3://BUCKET/PREFIX`);
+  return new S3Store(flags.source, s3StoreOptions(flags));
+}
+
 /** The `status` command definition. */
 export function statusCommand(): Command {
-  return new Command('status')
+  const command = new Command('status')
     .description('report the archive\'s state (and the slot\'s, with -d) with Nagios exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN')
     .option('-D, --directory <dir>', 'archive directory')
     .option('-d, --dbname <connstr>', 'connection string or URI of the server: adds the slot\'s state, what it holds back, and the lag')
@@ -88,22 +108,33 @@ export function statusCommand(): Command {
     .option('--max-age <duration>', 'how long ago WAL may have last been written (90s, 15m, 2h; WARN,CRIT for two levels)')
     .option('--max-lag <size>', 'how far the archive may be behind the server (64MB; WARN,CRIT), with -d')
     .option('--max-retained <size>', 'how much WAL the slot may hold back on the server (10GB; WARN,CRIT), with -d and -S')
+    .optionsGroup('Object storage options:')
+    .option('--source <s3://bucket/prefix>', 'report on this bucket instead of a directory (what receive --target uploads; credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ...; region from AWS_REGION)');
+  return addS3Options(command)
     .addHelpText('after', `
 One limit is the CRITICAL level; two (WARN,CRIT) add a WARNING level. Problems: a gap in the archive
 (CRITICAL; WARNING when walstream recorded it knowingly as a walstream.gap.* marker), a stale archive,
 a .partial below the newest segment (a failed completion), an empty archive (WARNING); with -d -S a
 missing or invalidated slot (CRITICAL), a slot nobody streams from (WARNING). An unreadable archive or
-an unreachable server is UNKNOWN (3).`)
+an unreachable server is UNKNOWN (3). With --source, WAL's age is from the objects' upload times.`)
     .action(async (flags: StatusFlags) => {
-      if (!flags.directory) throw new WalstreamError('BAD_OPTION', 'no archive directory specified (add -D/--directory DIR)');
-      const result = await checkArchive({
-        directory: flags.directory,
-        connection: flags.dbname,
-        slot: flags.slot,
+      const bucket = await bucketFromFlags(flags); // not contacted yet: nothing to close if a threshold is bad
+      const thresholds = {
         maxAge: parseThreshold(flags.maxAge, '--max-age', parseDuration),
         maxLag: parseThreshold(flags.maxLag, '--max-lag', parseByteSize),
         maxRetained: parseThreshold(flags.maxRetained, '--max-retained', parseByteSize),
-      });
+      };
+      let result: CheckResult;
+      try {
+        result = await checkArchive({
+          ...(bucket ? { archive: bucket } : { directory: flags.directory }),
+          connection: flags.dbname,
+          slot: flags.slot,
+          ...thresholds,
+        });
+      } finally {
+        await bucket?.close();
+      }
       process.stdout.write(flags.json ? JSON.stringify(toJson(result), null, 2) + '\n' : toText(result));
       process.exitCode = result.exitCode;
     });
