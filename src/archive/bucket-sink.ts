@@ -25,6 +25,9 @@ export interface BucketSinkOptions extends UploaderOptions {
   drainTimeoutMs?: number;
 }
 
+/** How long resuming waits for the bucket's start-up listing (a store that answered HeadBucket). */
+const LISTING_WAIT_MS = 30_000;
+
 /** The segment being written: how far it is written and durable, and what its partial upload covers. */
 interface OpenSegment {
   name: string;
@@ -44,6 +47,9 @@ export class BucketSink implements WalSink {
   /** Called when flushLimit() may have moved (an upload was confirmed). */
   private flushListener: (() => void) | null = null;
   private started = false;
+  private closing = false;
+  /** The start-up listing of the bucket (background; see startUploads). */
+  private listing: Promise<void> = Promise.resolve();
   /** Segment size, known from the first segment opened (needed to turn a segment name into an LSN). */
   private segmentSize: number | null = null;
 
@@ -52,19 +58,46 @@ export class BucketSink implements WalSink {
     this.uploader.onConfirmed = (name) => this.confirmed(name);
   }
 
-  /** The spool must be writable and the bucket listable; then uploads whatever the bucket lacks. */
+  /**
+   * The spool must be writable and the bucket must exist and let us in (else a one-line error). A
+   * store that does not answer now (down, 5xx) is not fatal: WAL goes to the spool meanwhile, and the
+   * listing that finds what the bucket lacks is retried in the background until it answers.
+   */
   async check(): Promise<void> {
     await this.spool.check();
     if (this.started) return;
-    await this.store.check();
-    const [objects, names] = await Promise.all([this.store.entries(), this.spool.list()]);
-    const spool = await Promise.all(names.map(async (name) => ({ name, size: (await this.spool.size(name)) ?? -1 })));
-    this.uploader.start(objects, spool);
     this.started = true;
+    let answered = true;
+    try {
+      await this.store.check();
+    } catch (err) {
+      if (!isTransient(err)) throw err;
+      answered = false;
+      this.options.log?.('warn', `${(err as Error).message.replace(/; check the bucket.*$/, '')}; archiving into the spool meanwhile, uploads start once the store answers`);
+    }
+    const listing = this.startUploads();
+    // Resuming needs what the bucket holds (the spool may have been trimmed): wait for the listing of a
+    // store that answered, never for one that is down.
+    this.listing = answered ? Promise.race([listing, new Promise<void>((r) => setTimeout(r, LISTING_WAIT_MS).unref())]) : Promise.resolve();
     const every = this.options.uploadPartialEverySeconds;
     if (every && every > 0) {
       this.partialTimer = setInterval(() => void this.uploadPartial(), every * 1000);
       this.partialTimer.unref();
+    }
+  }
+
+  /** List the bucket (retried with backoff until it answers or the sink closes), then queue what it lacks. */
+  private async startUploads(): Promise<void> {
+    for (let attempt = 0; !this.closing; attempt++) {
+      try {
+        const [objects, names] = await Promise.all([this.store.entries(), this.spool.list()]);
+        const spool = await Promise.all(names.map(async (name) => ({ name, size: (await this.spool.size(name)) ?? -1 })));
+        this.uploader.start(objects, spool);
+        return;
+      } catch (err) {
+        if (attempt === 0) this.options.log?.('warn', `${(err as Error).message}; retrying`);
+        await new Promise((r) => setTimeout(r, Math.min(1000 * 2 ** attempt, 30_000)).unref?.());
+      }
     }
   }
 
@@ -78,6 +111,7 @@ export class BucketSink implements WalSink {
 
   /** Spool and bucket together (the bucket as listed at start-up plus what was uploaded since). */
   async list(): Promise<string[]> {
+    await this.listing;
     const names = new Set(await this.spool.list());
     for (const name of this.uploader.objects().keys()) names.add(name);
     return [...names];
@@ -153,6 +187,7 @@ export class BucketSink implements WalSink {
 
   /** Wait for queued uploads (up to drainTimeoutMs), then release the spool and the client. */
   async close(): Promise<void> {
+    this.closing = true;
     if (this.partialTimer) clearInterval(this.partialTimer);
     this.partialTimer = null;
     try {
@@ -250,4 +285,10 @@ export class BucketSink implements WalSink {
     const parsed = parseSegmentFileName(match[1]!, this.segmentSize);
     return parsed ? parsed.segno * BigInt(this.segmentSize) : null;
   }
+}
+
+/** A store that did not answer or failed on its side (network, 5xx, throttling): worth retrying. */
+function isTransient(err: unknown): boolean {
+  const status = ((err as { cause?: { $metadata?: { httpStatusCode?: number } } })?.cause?.$metadata?.httpStatusCode);
+  return status === undefined || status >= 500 || status === 429 || status === 408;
 }

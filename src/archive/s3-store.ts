@@ -29,7 +29,7 @@ export interface S3StoreOptions {
   forcePathStyle?: boolean;
   region?: string;
   credentials?: { accessKeyId: string; secretAccessKey: string };
-  /** Attempts per request made by the SDK itself before an error reaches the caller (default 3). */
+  /** Attempts per request made by the SDK itself before an error reaches the caller (default: AWS_MAX_ATTEMPTS or 3). */
   maxAttempts?: number;
   /** Bytes per part of a multipart upload; files larger than this go up in parts (default 16 MiB). */
   partSize?: number;
@@ -84,12 +84,12 @@ export class S3Store implements ArchiveReader {
     this.client ??= import('@aws-sdk/client-s3').then((sdk) => {
       const o = this.options;
       const config: S3ClientConfig = {
-        maxAttempts: o.maxAttempts ?? 3,
         // Buffers with Content-MD5 are checked by every S3-compatible server; the newer checksum
         // headers are not known to all of them (Ceph pacific refuses streamed bodies with them).
         requestChecksumCalculation: 'WHEN_REQUIRED',
         responseChecksumValidation: 'WHEN_REQUIRED',
       };
+      if (o.maxAttempts !== undefined) config.maxAttempts = o.maxAttempts; // else the SDK's: AWS_MAX_ATTEMPTS, or 3
       if (o.endpoint) config.endpoint = o.endpoint;
       if (o.forcePathStyle) config.forcePathStyle = true;
       if (o.credentials) config.credentials = o.credentials;

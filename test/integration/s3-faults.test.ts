@@ -1,0 +1,159 @@
+/**
+ * Object storage under faults (issue 17, acceptance 3), through a proxy in front of a real S3 server
+ * (s3rver): injected 500s and slow answers are retried until the bucket holds every segment; with the
+ * store down (connections refused and cut, uploads in flight too) and --flush-after-upload, the slot's
+ * restart_lsn stays within what the bucket holds and the spool keeps every segment the bucket lacks
+ * (even with --keep-local 0); once the store is back, the uploads finish and the slot moves on.
+ */
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { S3Client, GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { destroyAll, lsnToBigInt, startCluster, tempDir, waitFor, type Cluster } from '../harness/cluster.js';
+import { startS3FaultProxy, type S3FaultProxy } from '../harness/s3-fault-proxy.js';
+import { spawnWalstream } from '../harness/walstream.js';
+import { parseSegmentFileName, walFileName } from '../../src/lsn.js';
+import { s3ClientOptions, startS3rver, type S3Server } from '../../scripts/s3-servers.mjs';
+
+const MB = 1 << 20;
+let cluster: Cluster;
+let s3: S3Server;
+let client: S3Client;
+let proxy: S3FaultProxy | null = null;
+
+beforeAll(async () => {
+  s3 = await startS3rver();
+  client = new S3Client(s3ClientOptions(s3));
+  cluster = await startCluster({ segmentSizeMB: 1 });
+  await cluster.query('create table t (id serial primary key, a text)');
+});
+
+afterEach(async () => {
+  await proxy?.close();
+  proxy = null;
+});
+
+afterAll(async () => {
+  client?.destroy();
+  await s3?.stop();
+  await destroyAll();
+});
+
+function env(): Record<string, string> {
+  return { AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_REGION: s3.region };
+}
+
+async function bucketObjects(prefix: string): Promise<Map<string, number>> {
+  const out = await client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: `${prefix}/` }));
+  return new Map((out.Contents ?? []).map((o) => [o.Key!.slice(prefix.length + 1), o.Size ?? 0]));
+}
+
+async function bucketObject(prefix: string, name: string): Promise<Buffer> {
+  const out = await client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: `${prefix}/${name}` }));
+  return Buffer.from(await out.Body!.transformToByteArray());
+}
+
+/** End LSN of the complete segments the bucket holds contiguously from segment `first` on. */
+function bucketHeldThrough(names: Iterable<string>, first: bigint): bigint {
+  const held = new Set<bigint>();
+  for (const name of names) {
+    if (!/^[0-9A-F]{24}$/.test(name)) continue;
+    held.add(parseSegmentFileName(name, MB)!.segno);
+  }
+  let segno = first;
+  while (held.has(segno)) segno++;
+  return segno * BigInt(MB);
+}
+
+describe('uploads under faults', () => {
+  it('retries injected 500s and slow answers until every segment is in the bucket', async () => {
+    proxy = await startS3FaultProxy(s3);
+    await cluster.createSlot('retry');
+    const spool = await tempDir('walstream-s3-faults-retry-');
+    const ws = spawnWalstream(['receive', '-D', spool, '-S', 'retry', '-h', cluster.host, '-p', String(cluster.port), '-U', 'postgres',
+      '--target', `s3://${s3.bucket}/retry`, '--s3-endpoint', proxy.endpoint, '--s3-path-style'], { env: { ...env(), AWS_MAX_ATTEMPTS: '1' } });
+    // Once the start-up listing is through, the next 500s hit the uploads (one attempt per request in
+    // the SDK, so each 500 reaches walstream's own retry).
+    await waitFor(async () => proxy!.requests.some((r) => r.method === 'GET' && r.status === 200), { what: 'the start-up listing' });
+    await proxy.fail500(5);
+    await cluster.generateWal(3 * MB);
+    const end = lsnToBigInt(await cluster.switchWal());
+    await waitFor(async () => proxy!.injected >= 5, { what: 'the injected 500s' });
+    await proxy.slow(300); // then slow answers: uploads take longer, nothing is lost
+    const lastSegment = walFileName(1, end - 1n, MB);
+    await waitFor(async () => (await bucketObjects('retry')).has(lastSegment), { timeoutMs: 60_000, what: `${lastSegment} in the bucket` });
+    ws.kill('SIGTERM');
+    const exit = await ws.exited;
+    expect(exit.code, ws.output.stderr).toBe(0);
+    expect(ws.output.stderr).toMatch(/upload of [0-9A-F]{24} failed \(attempt 1, retrying\)/);
+    const complete = (await readdir(spool)).filter((n) => /^[0-9A-F]{24}$/.test(n));
+    expect(complete.length).toBeGreaterThanOrEqual(3);
+    const bucket = await bucketObjects('retry');
+    for (const name of complete) expect((await bucketObject('retry', name)).equals(await readFile(path.join(spool, name))), name).toBe(true);
+    expect(bucket.size).toBeGreaterThanOrEqual(complete.length);
+    expect(proxy.injected).toBe(5);
+  });
+
+  it('with the store down and --flush-after-upload, the slot stops at what the bucket holds; the spool keeps the rest', async () => {
+    proxy = await startS3FaultProxy(s3);
+    await cluster.createSlot('held');
+    const spool = await tempDir('walstream-s3-faults-down-');
+    const ws = spawnWalstream(['receive', '-D', spool, '-S', 'held', '-h', cluster.host, '-p', String(cluster.port), '-U', 'postgres',
+      '-s', '1', '--flush-after-upload', '--keep-local', '0', '-v',
+      '--target', `s3://${s3.bucket}/held`, '--s3-endpoint', proxy.endpoint, '--s3-path-style'], { env: env() });
+    try {
+      await waitFor(async () => /starting log streaming at ([0-9A-F/]+)/.test(ws.output.stderr), { what: 'streaming' });
+      const start = lsnToBigInt(/starting log streaming at ([0-9A-F/]+)/.exec(ws.output.stderr)![1]!);
+      const firstSegno = start / BigInt(MB);
+      // Working: a segment completes, is uploaded, and the slot follows.
+      await cluster.generateWal(MB);
+      await cluster.switchWal();
+      await waitFor(async () => bucketHeldThrough((await bucketObjects('held')).keys(), firstSegno) > start, { what: 'a first segment in the bucket' });
+
+      // The store goes down (uploads in flight are cut); WAL keeps coming and is archived locally.
+      await proxy.down();
+      const downAt = bucketHeldThrough((await bucketObjects('held')).keys(), firstSegno);
+      for (let i = 0; i < 3; i++) {
+        await cluster.generateWal(MB);
+        await cluster.switchWal();
+      }
+      const serverEnd = lsnToBigInt(await cluster.currentLsn());
+      await waitFor(async () => {
+        const rows = await cluster.query<{ write_lsn: string | null }>(`select write_lsn::text from pg_stat_replication where application_name = 'walstream'`);
+        return rows[0]?.write_lsn ? lsnToBigInt(rows[0].write_lsn) >= serverEnd : false;
+      }, { what: 'walstream to receive everything while the store is down' });
+      // Status updates every second: give them a few rounds, then the slot must still be within the bucket.
+      const localSegments = async () => (await readdir(spool)).filter((n) => /^[0-9A-F]{24}$/.test(n));
+      await waitFor(async () => (await localSegments()).length >= 3, { what: 'the segments complete in the spool' });
+      for (let round = 0; round < 3; round++) {
+        await new Promise((r) => setTimeout(r, 1000)); // three status intervals; the slot must not move past the bucket
+        const restart = lsnToBigInt((await cluster.slotRestartLsn('held'))!);
+        expect(restart).toBeLessThanOrEqual(downAt);
+      }
+      // Nothing the bucket lacks left the spool, despite --keep-local 0 (an upload cut mid-way may have
+      // landed without walstream hearing back: that one stays local too, until confirmed).
+      const bucketNow = await bucketObjects('held');
+      const local = new Set(await localSegments());
+      for (let segno = firstSegno; segno < serverEnd / BigInt(MB); segno++) {
+        const name = walFileName(1, segno * BigInt(MB), MB);
+        if (!bucketNow.has(name)) expect(local.has(name), `${name}: in neither the bucket nor the spool`).toBe(true);
+      }
+      expect((await localSegments()).length).toBeGreaterThanOrEqual(3);
+      expect(ws.output.stderr).toMatch(/upload of [0-9A-F]{24} failed/);
+
+      // The store is back: uploads finish, the spool empties of them, and the slot moves past them.
+      await proxy.forward();
+      await waitFor(async () => bucketHeldThrough((await bucketObjects('held')).keys(), firstSegno) >= serverEnd - (serverEnd % BigInt(MB)),
+        { timeoutMs: 60_000, what: 'the bucket to catch up' });
+      await waitFor(async () => lsnToBigInt((await cluster.slotRestartLsn('held'))!) > downAt, { timeoutMs: 30_000, what: 'the slot to move on' });
+      await waitFor(async () => (await localSegments()).length === 0, { what: 'the spool trimmed once uploaded' });
+      expect(ws.exitCode).toBeNull();
+    } catch (err) {
+      console.log(ws.output.stderr);
+      throw err;
+    } finally {
+      ws.kill('SIGTERM');
+      await ws.exited;
+    }
+  });
+});
