@@ -10,7 +10,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { S3Client, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { S3Client, GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import {
   baseBackup, chownForServer, clusterFromDataDir, destroyAll, lsnToBigInt, startCluster, startStandby, tempDir, waitFor, type Cluster,
 } from '../harness/cluster.js';
@@ -91,6 +91,10 @@ describe('restore --source s3://', () => {
       const names = await bucketNames('arch');
       return names.includes('00000002.history') && names.includes(lastComplete);
     }, { timeoutMs: 60_000, what: `00000002.history and ${lastComplete} in the bucket` });
+    // The history file in the bucket is the server's own.
+    const history = await client!.send(new GetObjectCommand({ Bucket: s3!.bucket, Key: 'arch/00000002.history' }));
+    const serverHistory = await readFile(path.join(standby.dataDir, 'pg_wal', '00000002.history'));
+    expect(Buffer.from(await history.Body!.transformToByteArray()).equals(serverHistory)).toBe(true);
     // The spool kept no complete segment: the recovery below can only have read the bucket.
     await waitFor(async () => !(await readdir(spool)).some((n) => /^[0-9A-F]{24}$/.test(n)), { what: 'the spool trimmed (--keep-local 0)' });
 
