@@ -4,7 +4,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -172,6 +172,27 @@ describe.skipIf(!existsSync(PG_ARCHIVECLEANUP))('cleanupArchive matches pg_archi
 
     expect(await listing(ours)).toEqual(await listing(template));
     expect(await listing(theirs)).toEqual(await listing(template));
+  });
+
+  it('sees a dangling symlink and a directory named like a segment as pg_archivecleanup does', async () => {
+    // The archive is read through ArchiveReader (shared with a bucket); a directory must still be read
+    // as pg_archivecleanup reads it: every entry, not only regular files.
+    const theirs = await copyOfTemplate();
+    const ours = await copyOfTemplate();
+    for (const dir of [theirs, ours]) await symlink(join(root, 'no-such-target'), join(dir, '000000010000000000000000'));
+    await pgArchiveCleanup([theirs, '000000010000000000000002']);
+    const removed = await cleanupArchive({ archiveDir: ours, oldestKept: '000000010000000000000002' });
+    expect(removed).toContain('000000010000000000000000');
+    expect(await listing(ours)).toEqual(await listing(theirs));
+
+    for (const dir of [theirs, ours]) await mkdir(join(dir, '000000010000000000000000'));
+    const pgFailed = await run(PG_ARCHIVECLEANUP, [theirs, '000000010000000000000002']).then(() => false, () => true);
+    expect(pgFailed).toBe(true);
+    await expect(cleanupArchive({ archiveDir: ours, oldestKept: '000000010000000000000002' })).rejects.toMatchObject({
+      code: 'ARCHIVE_IO',
+      message: expect.stringMatching(/^could not remove ".*\/000000010000000000000000": EISDIR/),
+    });
+    expect(await listing(ours)).toEqual(await listing(theirs));
   });
 
   it('accepts and rejects the same OLDEST_KEPT names as pg_archivecleanup', async () => {
