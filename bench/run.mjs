@@ -29,6 +29,8 @@
  *   recovery a -X none base backup plus --gb of pgbench-made WAL recovered to the end of the archive with
  *            restore_command = cp vs bin/walstream-restore (prefetch) from uncompressed, -Z lz4 and -Z zstd
  *            archives (bench/lib/recovery-bench.mjs): seconds to the end of recovery, alternated, ratios
+ *   s3       catch-up into a directory, into Ceph RGW and s3rver on 127.0.0.1 (--target, with and without
+ *            --flush-after-upload) and the SDK's own rate for 16 MiB PUTs, 4 at a time (bench/lib/s3-bench.mjs)
  *   sync     pgbench TPS with each tool as the only synchronous standby (--synchronous,
  *            application_name=walstream_bench, synchronous_standby_names = 'walstream_bench'),
  *            and without any standby for reference
@@ -61,6 +63,7 @@ import { buildCReceiver } from './lib/c-receiver.mjs';
 import { clkTck, watchProcess } from './lib/measure.mjs';
 import { benchVerify } from './lib/verify-bench.mjs';
 import { benchRecovery } from './lib/recovery-bench.mjs';
+import { benchS3 } from './lib/s3-bench.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..');
@@ -68,7 +71,7 @@ const CLI = path.join(ROOT, 'dist', 'cli', 'main.js');
 const NULL_SINK = path.join(HERE, 'null-sink.mjs');
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
-const SECTIONS = ['catchup', 'nosync', 'ceiling', 'wire', 'lag', 'sync', 'rss', 'compress', 'verify', 'recovery'];
+const SECTIONS = ['catchup', 'nosync', 'ceiling', 'wire', 'lag', 'sync', 'rss', 'compress', 'verify', 'recovery', 's3'];
 const SYNC_NAME = 'walstream_bench';
 
 // ---------------------------------------------------------------------------------------------
@@ -823,6 +826,10 @@ try {
   if (only.has('recovery')) {
     result.recovery = await benchRecovery({ cluster, cli: CLI, fast: path.join(ROOT, 'bin', 'walstream-restore'), parentDir, runs, bytes: gb * GiB, segmentSize,
       generate: generatePgbenchWal, log });
+  }
+  if (only.has('s3')) {
+    result.s3 = await benchS3({ cluster, cli: CLI, parentDir, runs, bytes: gb * GiB, segmentSize, generate: generateWal,
+      dropCaches: () => canDropCaches && dropCaches(), log });
   }
 } catch (err) {
   failed = err;
