@@ -3,11 +3,16 @@
  *
  * - `Archiver`: the whole archiver (what `walstream receive` runs) in-process.
  * - `WalReceiver`: the raw WAL stream as an async iterator, for custom sinks.
- * - `WalSink` / `WalSegmentWriter`: the storage interface `DirectorySink` implements; plug in your own.
+ * - `WalSink` / `WalSegmentWriter`: the storage interface `DirectorySink` and `BucketSink` implement; plug in your own.
+ * - `ArchiveReader`: reading an archive back (`DirectoryReader`, `S3Store`), as restore does.
  */
 export { Archiver, type ArchiverOptions, type ArchiverEvents } from './archiver.js';
 export { WalReceiver, type WalReceiverOptions, type WalReceiverEvents, type WalChunk } from './receiver.js';
 export { DirectorySink, type DirectorySinkOptions } from './archive/directory.js';
+export { BucketSink, type BucketSinkOptions } from './archive/bucket-sink.js';
+export { S3Store, parseS3Url, type S3Location, type S3StoreOptions } from './archive/s3-store.js';
+export { DirectoryReader, type ArchiveReader, type ArchiveEntry } from './archive/reader.js';
+export type { BucketArchiveOptions } from './archiver.js';
 export type { WalSink, WalSegmentWriter, CloseMode } from './archive/sink.js';
 export type { CompletedSegment } from './segments.js';
 export {

@@ -39,7 +39,20 @@ interface OpenSegment {
   uploading: Promise<void> | null;
 }
 
-/** A WalSink into `s3://bucket/prefix` through a local spool directory. */
+/**
+ * A WalSink into `s3://bucket/prefix` through a local spool directory (what `receive --target` uses).
+ *
+ * @example
+ * ```ts
+ * import { Archiver, BucketSink, DirectorySink, S3Store } from 'pg-walstream';
+ *
+ * const sink = new BucketSink(new DirectorySink('/var/lib/walstream/spool'), new S3Store('s3://wal-archive/cluster-a'), {
+ *   flushAfterUpload: true,
+ *   keepLocal: 16,
+ * });
+ * await new Archiver({ connection: 'host=primary user=replicator', slot: 'walstream', sink }).run();
+ * ```
+ */
 export class BucketSink implements WalSink {
   readonly uploader: Uploader;
   private open: OpenSegment | null = null;

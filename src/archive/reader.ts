@@ -45,7 +45,17 @@ function errnoCode(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException)?.code;
 }
 
-/** An archive directory, as `walstream receive -D` writes it. */
+/**
+ * An archive directory, as `walstream receive -D` writes it.
+ *
+ * @example
+ * ```ts
+ * import { DirectoryReader } from 'pg-walstream';
+ *
+ * const archive = new DirectoryReader('/var/lib/walstream/archive');
+ * for (const { name, size } of await archive.entries()) console.log(name, size);
+ * ```
+ */
 export class DirectoryReader implements ArchiveReader {
   constructor(readonly directory: string) {}
 

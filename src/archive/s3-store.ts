@@ -54,8 +54,18 @@ export function parseS3Url(url: string): S3Location {
 }
 
 /**
- * Files in a bucket under a prefix. Methods throw WalstreamError('ARCHIVE_IO') naming the object and the
- * server's answer; `get`/`size` return null for an absent object.
+ * Files in a bucket under a prefix (credentials and region from the AWS SDK's environment). Methods
+ * throw WalstreamError('ARCHIVE_IO') naming the object and the server's answer; `read`, `openRead` and
+ * `size` return null for an absent object.
+ *
+ * @example
+ * ```ts
+ * import { S3Store, restoreWalFile } from 'pg-walstream';
+ *
+ * const archive = new S3Store('s3://wal-archive/cluster-a', { endpoint: 'http://127.0.0.1:9000', forcePathStyle: true });
+ * await restoreWalFile({ archive, walFileName: '000000010000000000000003', destination: '/tmp/seg' });
+ * await archive.close();
+ * ```
  */
 export class S3Store implements ArchiveReader {
   readonly location: S3Location;

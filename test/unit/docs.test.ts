@@ -18,7 +18,7 @@ describe('API documentation', () => {
     try {
       await promisify(execFile)(process.execPath, [path.join(root, 'node_modules/typedoc/bin/typedoc'), '--out', out], { cwd: root });
       const classes = (await readdir(path.join(out, 'classes'))).sort();
-      expect(classes).toEqual(['Archiver.html', 'DirectorySink.html', 'PgError.html', 'WalReceiver.html', 'WalstreamError.html']);
+      expect(classes).toEqual(['Archiver.html', 'BucketSink.html', 'DirectoryReader.html', 'DirectorySink.html', 'PgError.html', 'S3Store.html', 'WalReceiver.html', 'WalstreamError.html']);
       for (const page of classes) {
         const html = await readFile(path.join(out, 'classes', page), 'utf8');
         expect(html, page).toMatch(/<h4[^>]*>Example<\/h4>|id="example"/i);
