@@ -57,6 +57,8 @@ export class BucketSink implements WalSink {
   readonly uploader: Uploader;
   private open: OpenSegment | null = null;
   private partialTimer: NodeJS.Timeout | null = null;
+  /** Uploads of segments closed as .partial, which close() waits for (see finishPartial). */
+  private readonly finalUploads = new Set<Promise<void>>();
   /** Called when flushLimit() may have moved (an upload was confirmed). */
   private flushListener: (() => void) | null = null;
   private started = false;
@@ -204,7 +206,14 @@ export class BucketSink implements WalSink {
     if (this.partialTimer) clearInterval(this.partialTimer);
     this.partialTimer = null;
     try {
-      const drained = await this.uploader.drain(this.options.drainTimeoutMs ?? 60_000);
+      const deadline = Date.now() + (this.options.drainTimeoutMs ?? 60_000);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.allSettled([...this.finalUploads]),
+        new Promise((r) => { timer = setTimeout(r, deadline - Date.now()); }),
+      ]);
+      clearTimeout(timer);
+      const drained = await this.uploader.drain(Math.max(0, deadline - Date.now()));
       if (!drained) this.options.log?.('warn', `stopping with ${this.uploader.pending().length} file(s) not yet in the bucket; they stay in the spool and are uploaded by the next run`);
       this.uploader.close();
       await this.store.close();
@@ -238,7 +247,7 @@ export class BucketSink implements WalSink {
             if (sink.uploader.objects().has(`${open.name}.partial`)) return sink.uploader.removeObject(`${open.name}.partial`);
           });
         } else {
-          await sink.uploadPartial(open);
+          sink.finishPartial(open); // never waits here: a store that is down must not hold up a stop
         }
       },
     };
@@ -272,6 +281,15 @@ export class BucketSink implements WalSink {
     })().catch((err) => this.options.log?.('warn', `could not read ${open.name}.partial for upload: ${(err as Error).message}`))
       .finally(() => { open.uploading = null; });
     return open.uploading;
+  }
+
+  /** Upload a segment closed as .partial up to its end, after any periodic upload of it under way. */
+  private finishPartial(open: OpenSegment): void {
+    const task = (async () => {
+      for (let round = 0; round < 3 && open.synced > open.uploaded; round++) await this.uploadPartial(open);
+    })();
+    this.finalUploads.add(task);
+    void task.finally(() => this.finalUploads.delete(task));
   }
 
   /** The first `length` raw bytes of the spool's NAME(.EXT).partial (decoded when compressed). */

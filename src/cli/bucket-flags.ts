@@ -61,8 +61,11 @@ export function s3StoreOptions(flags: S3Flags): S3StoreOptions {
   return options;
 }
 
-/** The Archiver's `bucket` option from receive's flags; undefined without --target. */
-export function bucketFromFlags(flags: TargetFlags): BucketArchiveOptions | undefined {
+/**
+ * The Archiver's `bucket` option from receive's flags; undefined without --target. `warn` gets a line
+ * for a combination that works but is rarely meant.
+ */
+export function bucketFromFlags(flags: TargetFlags & { synchronous?: boolean }, warn: (line: string) => void = () => {}): BucketArchiveOptions | undefined {
   const needsTarget = ['keepLocal', 'flushAfterUpload', 'uploadPartialEvery'] as const;
   if (flags.target === undefined) {
     const stray = needsTarget.find((k) => flags[k] !== undefined);
@@ -71,6 +74,10 @@ export function bucketFromFlags(flags: TargetFlags): BucketArchiveOptions | unde
   }
   if (!isS3Url(flags.target)) throw new WalstreamError('BAD_OPTION', `invalid --target "${flags.target}": give s3://BUCKET/PREFIX`);
   parseS3Url(flags.target);
+  if (flags.synchronous && flags.flushAfterUpload && flags.uploadPartialEvery === undefined) {
+    // The flush position would then move only when a whole segment is in the bucket.
+    warn('--synchronous with --flush-after-upload reports WAL flushed only once its segment is uploaded: commits waiting on this standby wait for a whole segment; add --upload-partial-every SECONDS');
+  }
   return {
     url: flags.target,
     ...s3StoreOptions(flags),

@@ -111,7 +111,7 @@ async function receive(flags: ReceiveFlags): Promise<void> {
     throw usageError('no target directory specified (add -D/--directory DIR)');
   }
   const compression = flags.compress !== undefined ? parseCompression(flags.compress) : undefined;
-  const bucket = bucketFromFlags(flags);
+  const bucket = bucketFromFlags(flags, (line) => process.stderr.write(`walstream: warning: ${line}\n`));
   if (compression) await loadCodec(compression.method); // a missing optional package fails before connecting
   const connection = await connectionFrom(flags);
   if (flags.createSlot || flags.dropSlot) {
