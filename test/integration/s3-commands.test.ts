@@ -6,16 +6,18 @@
  * give the same answer: cleanup removes the same names (and nothing outside the prefix), --dry-run
  * removes nothing and lists the same, status reports the same facts (newest segment, timelines, gaps,
  * markers, partials, files set aside, system identifier, exit code). Then the one-line errors: -D with
- * --source, a bad --source, --s3-* without --source, an unreachable server or bucket.
+ * --source, a bad --source, --s3-* without --source, an unreachable server or bucket. Last, the same
+ * comparison over what a real `receive --target` wrote: its spool (-D) against its bucket.
  */
 import { copyFile, cp, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { destroyAll, tempDir } from '../harness/cluster.js';
+import { destroyAll, lsnToBigInt, startCluster, tempDir } from '../harness/cluster.js';
 import { runWalstream } from '../harness/walstream.js';
 import { gapMarkerName } from '../../src/archive/gaps.js';
+import { formatLsn } from '../../src/lsn.js';
 import { s3ClientOptions, startS3rver, type S3Server } from '../../scripts/s3-servers.mjs';
 
 const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../fixtures/wal');
@@ -237,4 +239,42 @@ describe('cleanup and status --source: one-line errors', () => {
     // Nothing was removed through the wrong endpoint.
     expect(await bucketNames(prefix)).toEqual([...(await readdir(template)), 'nested/000000010000000000000001'].sort());
   });
+});
+
+describe('over what receive --target wrote: its spool and its bucket', () => {
+  it('status reports the same facts and cleanup removes the same segments', async () => {
+    const cluster = await startCluster({ segmentSizeMB: 1 });
+    await cluster.createSlot('s3cmd');
+    await cluster.generateWal(4 * MB + 300 * 1024);
+    const end = lsnToBigInt(await cluster.currentLsn());
+    const spool = await tempDir('walstream-s3-commands-spool-');
+    const prefix = 'received';
+    const r = await runWalstream(['receive', '-D', spool, '-S', 's3cmd', '-h', cluster.host, '-p', String(cluster.port), '-U', 'postgres',
+      '-E', formatLsn(end), '-n', '--target', `s3://${s3.bucket}/${prefix}`, '--s3-endpoint', s3.endpoint, '--s3-path-style'],
+    { timeoutMs: 120_000, env: credentials() });
+    expect(r.code, r.stderr).toBe(0);
+    const wal = (names: string[]) => names.filter((n) => /^[0-9A-F]{24}(\.partial)?$/.test(n)).sort();
+    const segments = wal(await readdir(spool)).filter((n) => !n.endsWith('.partial'));
+    expect(segments.length).toBeGreaterThanOrEqual(4);
+    expect(wal(await bucketNames(prefix))).toEqual(wal(await readdir(spool)));
+
+    const fromDir = await runWalstream(['status', '-D', spool, '--json']);
+    const fromBucket = await runWalstream(['status', ...bucketFlags(prefix), '--json'], { env: credentials() });
+    expect(fromBucket.code, fromBucket.stdout + fromBucket.stderr).toBe(0);
+    expect(fromDir.code, fromDir.stdout).toBe(0);
+    const facts = (out: string) => {
+      const a = JSON.parse(out).archive;
+      return { ...a, directory: undefined, newest: { ...a.newest, modified: undefined }, partials: a.partials.map((p: object) => ({ ...p, modified: undefined })) };
+    };
+    expect(facts(fromBucket.stdout)).toEqual(facts(fromDir.stdout));
+    expect(facts(fromBucket.stdout)).toMatchObject({ segments: segments.length, timelines: [1], newest: { name: segments[segments.length - 1] }, gaps: [] });
+
+    const oldestKept = segments[2]!;
+    const cleanDir = await runWalstream(['cleanup', '-D', spool, oldestKept]);
+    const cleanBucket = await runWalstream(['cleanup', ...bucketFlags(prefix), oldestKept], { env: credentials() });
+    expect(cleanDir.code, cleanDir.stderr).toBe(0);
+    expect(cleanBucket.code, cleanBucket.stderr).toBe(0);
+    expect(wal(await bucketNames(prefix))).toEqual(wal(await readdir(spool)));
+    expect(wal(await readdir(spool))[0]).toBe(oldestKept);
+  }, 180_000);
 });
