@@ -59,6 +59,21 @@ export interface ArchiverStatus {
   verifyFailures: number | null;
   /** Gaps recorded in the archive by this run (slot released). */
   gapsRecorded: number;
+  /** Uploads into a bucket (receive --target); null for a directory archive. */
+  upload?: UploadStatus | null;
+}
+
+/** What the bucket side of an archive has done (see BucketSink.uploadStatus). */
+export interface UploadStatus {
+  /** Files waiting for, or in, an upload. */
+  pendingFiles: number;
+  /** Files confirmed in the bucket by this run, and their bytes. */
+  uploadedFiles: number;
+  uploadedBytes: number;
+  /** Upload attempts that failed (each is retried). */
+  failedAttempts: number;
+  /** When the last upload was confirmed (ms since the epoch). */
+  lastUploadAt: number | null;
 }
 
 /** Keeps an ArchiverStatus up to date; the Archiver calls one method per event. */
@@ -168,5 +183,6 @@ export function statusToJson(s: ArchiverStatus): Record<string, unknown> {
       restartLsn: lsn(check.restartLsn), serverLsn: lsn(check.serverLsn), retainedBytes: bytes(check.retainedBytes),
     },
     verifyFailures: s.verifyFailures, gapsRecorded: s.gapsRecorded,
+    ...(s.upload ? { upload: { ...s.upload, lastUploadAt: time(s.upload.lastUploadAt) } } : {}),
   };
 }

@@ -221,7 +221,9 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
    */
   status(): ArchiverStatus {
     const failures = (this as { verifyFailures?: unknown }).verifyFailures; // set by receive --verify, when present
-    return this.tracker.snapshot(this.positions(), typeof failures === 'number' ? failures : null);
+    const status = this.tracker.snapshot(this.positions(), typeof failures === 'number' ? failures : null);
+    if (this.sink.uploadStatus) status.upload = this.sink.uploadStatus();
+    return status;
   }
 
   /** Ask run() to finish: the segment in progress is made durable as .partial, a final status is sent. */

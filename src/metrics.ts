@@ -23,6 +23,8 @@ const GAUGES: [string, string, (s: ArchiverStatus) => number][] = [
   ['walstream_lag_bytes', "Bytes between the server's end of WAL and what is durably archived", (s) => num(s.lagBytes)],
   ['walstream_slot_retained_bytes', "WAL the replication slot holds back on the server (server position minus the slot's restart_lsn), from the latest slot check", (s) => num(s.slotRetainedBytes)],
   ['walstream_timeline', 'Timeline being archived', (s) => num(s.timeline)],
+  ['walstream_upload_pending_files', 'Files waiting for, or in, an upload to the bucket (receive --target; NaN without)', (s) => num(s.upload ? s.upload.pendingFiles : null)],
+  ['walstream_last_upload_timestamp_seconds', 'When the bucket last confirmed an upload (Unix time)', (s) => (s.upload?.lastUploadAt ? s.upload.lastUploadAt / 1000 : NaN)],
   ['walstream_last_segment_timestamp_seconds', 'When the last segment was archived (Unix time)', (s) => (s.lastSegmentAt === null ? NaN : s.lastSegmentAt / 1000)],
 ];
 
@@ -31,6 +33,9 @@ const COUNTERS: [string, string, (s: ArchiverStatus) => number][] = [
   ['walstream_bytes_received_total', 'WAL bytes received from the server', (s) => s.bytesReceived],
   ['walstream_reconnects_total', 'New connections made after one was lost or failed', (s) => s.reconnects],
   ['walstream_verify_failures_total', 'Segments that failed the checks of receive --verify', (s) => s.verifyFailures ?? 0],
+  ['walstream_uploaded_files_total', 'Files confirmed in the bucket (receive --target)', (s) => s.upload?.uploadedFiles ?? 0],
+  ['walstream_uploaded_bytes_total', 'Bytes confirmed in the bucket (receive --target)', (s) => s.upload?.uploadedBytes ?? 0],
+  ['walstream_upload_failures_total', 'Upload attempts that failed and were retried (receive --target)', (s) => s.upload?.failedAttempts ?? 0],
   ['walstream_gaps_recorded_total', 'Gaps recorded in the archive (slot released by --on-slot-limit=release)', (s) => s.gapsRecorded],
 ];
 

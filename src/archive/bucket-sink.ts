@@ -13,6 +13,7 @@ import { parseSegmentFileName } from '../lsn.js';
 import { COMPRESSION_SUFFIX, decodeFrames } from './codec.js';
 import { DirectorySink } from './directory.js';
 import type { S3Store } from './s3-store.js';
+import type { UploadStatus } from '../archiver-status.js';
 import type { CloseMode, WalSegmentWriter, WalSink } from './sink.js';
 import { Uploader, type UploaderOptions } from './uploader.js';
 
@@ -193,6 +194,11 @@ export class BucketSink implements WalSink {
     }
     if (this.open) lower(this.open.startLsn + BigInt(this.open.uploaded));
     return limit;
+  }
+
+  /** Upload figures for status() and the metrics. */
+  uploadStatus(): UploadStatus {
+    return { pendingFiles: this.uploader.pending().length, ...this.uploader.stats };
   }
 
   /** `listener` runs whenever flushLimit() may have moved. */

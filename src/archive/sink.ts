@@ -86,6 +86,8 @@ export interface WalSink {
   flushLimit?(): bigint | null;
   /** Optional: `listener` runs when flushLimit() may have moved (null removes it). */
   onFlushLimit?(listener: (() => void) | null): void;
+  /** Optional: what uploads to a remote store have done (a bucket archive), for status() and metrics. */
+  uploadStatus?(): import('../archiver-status.js').UploadStatus;
   /** Optional: release resources when the archiver is done with the sink. */
   close?(): Promise<void>;
 }

@@ -53,6 +53,8 @@ export class Uploader {
   private readonly lastWarn = new Map<string, number>();
   private closed = false;
   private readonly sleeps = new Set<{ timer: NodeJS.Timeout; wake: () => void }>();
+  /** Counters for monitoring (see UploadStatus). */
+  readonly stats = { uploadedFiles: 0, uploadedBytes: 0, failedAttempts: 0, lastUploadAt: null as number | null };
   /** Called after each confirmed upload (the flush limit may have moved). */
   onConfirmed: ((name: string) => void) | null = null;
 
@@ -161,10 +163,14 @@ export class Uploader {
       try {
         const size = job.data ? (await this.store.put(job.name, job.data), job.data.length) : await this.store.putFile(job.name, this.spoolPath(job.name));
         this.bucket.set(job.name, size);
+        this.stats.uploadedFiles += 1;
+        this.stats.uploadedBytes += size;
+        this.stats.lastUploadAt = Date.now();
         break;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') break; // the spool file went (set aside): nothing to upload
         job.attempts += 1;
+        this.stats.failedAttempts += 1;
         this.warn(job.name, `upload of ${job.name} failed (attempt ${job.attempts}, retrying): ${(err as Error).message}`);
         if (this.closed) break;
         await this.sleep(Math.min((this.options.retryDelayMs ?? 1000) * 2 ** (job.attempts - 1), MAX_RETRY_DELAY_MS));

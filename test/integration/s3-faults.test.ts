@@ -9,7 +9,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { S3Client, GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { destroyAll, lsnToBigInt, startCluster, tempDir, waitFor, type Cluster } from '../harness/cluster.js';
+import { destroyAll, freePort, lsnToBigInt, startCluster, tempDir, waitFor, type Cluster } from '../harness/cluster.js';
 import { startS3FaultProxy, type S3FaultProxy } from '../harness/s3-fault-proxy.js';
 import { spawnWalstream } from '../harness/walstream.js';
 import { parseSegmentFileName, walFileName } from '../../src/lsn.js';
@@ -70,7 +70,8 @@ describe('uploads under faults', () => {
     proxy = await startS3FaultProxy(s3);
     await cluster.createSlot('retry');
     const spool = await tempDir('walstream-s3-faults-retry-');
-    const ws = spawnWalstream(['receive', '-D', spool, '-S', 'retry', '-h', cluster.host, '-p', String(cluster.port), '-U', 'postgres',
+    const metricsPort = await freePort();
+    const ws = spawnWalstream(['receive', '-D', spool, '-S', 'retry', '--metrics-port', String(metricsPort), '-h', cluster.host, '-p', String(cluster.port), '-U', 'postgres',
       '--target', `s3://${s3.bucket}/retry`, '--s3-endpoint', proxy.endpoint, '--s3-path-style'], { env: { ...env(), AWS_MAX_ATTEMPTS: '1' } });
     // Once the start-up listing is through, the next 500s hit the uploads (one attempt per request in
     // the SDK, so each 500 reaches walstream's own retry).
@@ -82,6 +83,16 @@ describe('uploads under faults', () => {
     await proxy.slow(300); // then slow answers: uploads take longer, nothing is lost
     const lastSegment = walFileName(1, end - 1n, MB);
     await waitFor(async () => (await bucketObjects('retry')).has(lastSegment), { timeoutMs: 60_000, what: `${lastSegment} in the bucket` });
+    // The metrics count what happened: the failed attempts, the confirmed uploads, then nothing pending
+    // (the store may hold a file before its slow answer reaches walstream).
+    let metrics = '';
+    const metric = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1]);
+    await waitFor(async () => {
+      metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+      return metric('walstream_upload_pending_files') === 0;
+    }, { what: 'no upload pending' });
+    expect(metric('walstream_upload_failures_total')).toBeGreaterThanOrEqual(5);
+    expect(metric('walstream_uploaded_files_total'), metrics).toBeGreaterThanOrEqual(3);
     ws.kill('SIGTERM');
     const exit = await ws.exited;
     expect(exit.code, ws.output.stderr).toBe(0);
