@@ -8,7 +8,8 @@
 import { execFileSync } from 'node:child_process';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { S3Client, GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { S3Client } from '@aws-sdk/client-s3';
+import { bucketContents } from '../harness/bucket.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { destroyAll, lsnToBigInt, runTool, startCluster, tempDir, waitFor, type Cluster } from '../harness/cluster.js';
 import { runWalstream, spawnWalstream } from '../harness/walstream.js';
@@ -22,15 +23,7 @@ let client: S3Client;
 let endpos: bigint;
 let reference: string;
 
-async function objects(prefix: string): Promise<Map<string, Buffer>> {
-  const out = await client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: `${prefix}/` }));
-  const result = new Map<string, Buffer>();
-  for (const o of out.Contents ?? []) {
-    const body = await client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: o.Key! }));
-    result.set(o.Key!.slice(prefix.length + 1), Buffer.from(await body.Body!.transformToByteArray()));
-  }
-  return result;
-}
+const objects = (prefix: string) => bucketContents(client, s3.bucket, prefix);
 
 function s3Env(): Record<string, string> {
   return { AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_REGION: s3.region };

@@ -10,7 +10,8 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { S3Client, GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { S3Client } from '@aws-sdk/client-s3';
+import { bucketContents } from '../harness/bucket.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { destroyAll, lsnToBigInt, runTool, startCluster, tempDir, type Cluster } from '../harness/cluster.js';
 import { runWalstream } from '../harness/walstream.js';
@@ -53,15 +54,7 @@ describe.skipIf(unavailable !== null)('receive --target on Ceph RGW', () => {
     return ['-h', cluster.host, '-p', String(cluster.port), '-U', 'postgres', '-E', formatLsn(endpos), '-n'];
   }
 
-  async function objects(prefix: string): Promise<Map<string, Buffer>> {
-    const out = await client.send(new ListObjectsV2Command({ Bucket: rgw.bucket, Prefix: `${prefix}/` }));
-    const result = new Map<string, Buffer>();
-    for (const o of out.Contents ?? []) {
-      const body = await client.send(new GetObjectCommand({ Bucket: rgw.bucket, Key: o.Key! }));
-      result.set(o.Key!.slice(prefix.length + 1), Buffer.from(await body.Body!.transformToByteArray()));
-    }
-    return result;
-  }
+  const objects = (prefix: string) => bucketContents(client, rgw.bucket, prefix);
 
   async function receive(prefix: string, extra: string[]): Promise<Map<string, Buffer>> {
     const spool = await tempDir(`walstream-rgw-${prefix}-`);
