@@ -95,7 +95,11 @@ async function readArchiveHeader(archive: ArchiveReader, names: string[]): Promi
 function findGaps(segments: ArchivedSegment[], segmentSize: number, markers: GapMarker[]): ArchiveGap[] {
   const size = BigInt(segmentSize);
   const byTimeline = new Map<number, bigint[]>();
-  for (const s of segments) byTimeline.set(s.timeline, [...(byTimeline.get(s.timeline) ?? []), s.segno]);
+  for (const s of segments) {
+    const list = byTimeline.get(s.timeline);
+    if (list) list.push(s.segno);
+    else byTimeline.set(s.timeline, [s.segno]);
+  }
   const gaps: ArchiveGap[] = [];
   const add = (timeline: number, first: bigint, last: bigint) => {
     const fromLsn = first * size;

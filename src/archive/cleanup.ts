@@ -80,11 +80,15 @@ export class CleanupDirectory extends DirectoryReader {
   }
 
   override async entries(): Promise<ArchiveEntry[]> {
+    const names = await readdir(this.directory);
     const result: ArchiveEntry[] = [];
-    for (const name of await readdir(this.directory)) {
-      // Sizes only for what still exists; cleanup goes by the name.
-      const s = await lstat(join(this.directory, name)).catch(() => null);
-      result.push({ name, size: s?.size ?? 0, ...(s ? { modifiedMs: s.mtimeMs } : {}) });
+    // lstat 64 at a time: one after another, a 20,000-file archive took seconds more than readdir alone.
+    for (let i = 0; i < names.length; i += 64) {
+      result.push(...await Promise.all(names.slice(i, i + 64).map(async (name) => {
+        // Sizes only for what still exists; cleanup goes by the name.
+        const s = await lstat(join(this.directory, name)).catch(() => null);
+        return { name, size: s?.size ?? 0, ...(s ? { modifiedMs: s.mtimeMs } : {}) };
+      })));
     }
     return result;
   }
