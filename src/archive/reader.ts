@@ -39,6 +39,8 @@ export interface ArchiveReader {
   read(name: string): Promise<Buffer | null>;
   /** Delete a file (absent is fine). */
   remove(name: string): Promise<void>;
+  /** Optional: store a small file whole (verify's watermark in a bucket; a directory writes through DirectorySink). */
+  put?(name: string, data: Uint8Array): Promise<void>;
 }
 
 function errnoCode(err: unknown): string | undefined {

@@ -4,8 +4,9 @@
  */
 import type { Command } from 'commander';
 import type { BucketArchiveOptions } from '../archiver.js';
-import { isS3Url, parseS3Url } from '../archive/s3-store.js';
+import { S3Store, isS3Url, parseS3Url } from '../archive/s3-store.js';
 import type { S3StoreOptions } from '../archive/s3-store.js';
+import { type ArchiveReader, DirectoryReader } from '../archive/reader.js';
 import { WalstreamError } from '../errors.js';
 
 export interface S3Flags {
@@ -86,4 +87,27 @@ export function bucketFromFlags(flags: TargetFlags & { synchronous?: boolean }, 
     keepLocal: flags.keepLocal !== undefined ? wholeNumber(flags.keepLocal, '--keep-local', 0, 1_000_000) : undefined,
     concurrency: wholeNumber(flags.uploadConcurrency, '--upload-concurrency', 1, 64),
   };
+}
+
+/** A command's archive flags: -D DIR or --source s3://… (with the S3 flags). */
+export interface SourceFlags extends S3Flags {
+  directory?: string;
+  source?: string;
+}
+
+/**
+ * The archive a reading command (restore, cleanup, status, verify) names: a DirectoryReader for -D, an
+ * S3Store (not yet contacted; close it when done) for --source. BAD_OPTION, one line, for neither, both,
+ * a malformed --source, or S3 flags without --source.
+ */
+export function archiveFromFlags(flags: SourceFlags): ArchiveReader & { close?: () => Promise<void> } {
+  if (flags.source === undefined) {
+    if (!flags.directory) throw new WalstreamError('BAD_OPTION', 'no archive specified (add -D/--directory DIR, or --source s3://BUCKET/PREFIX)');
+    const s3Flag = flags.s3Endpoint !== undefined ? '--s3-endpoint' : flags.s3PathStyle ? '--s3-path-style' : null;
+    if (s3Flag) throw new WalstreamError('BAD_OPTION', `${s3Flag} needs --source s3://BUCKET/PREFIX`);
+    return new DirectoryReader(flags.directory);
+  }
+  if (flags.directory !== undefined) throw new WalstreamError('BAD_OPTION', `give either -D ARCHIVE or --source ${flags.source}, not both`);
+  if (!isS3Url(flags.source)) throw new WalstreamError('BAD_OPTION', `invalid --source "${flags.source}": give s3://BUCKET/PREFIX`);
+  return new S3Store(flags.source, s3StoreOptions(flags));
 }

@@ -7,9 +7,9 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { verifyArchive, type VerifyResult } from '../walfile/verify-archive.js';
 import { formatBytes, ProgressLine } from './progress.js';
+import { type SourceFlags, addS3Options, archiveFromFlags } from './bucket-flags.js';
 
-interface VerifyFlags {
-  directory: string;
+interface VerifyFlags extends SourceFlags {
   from?: string;
   all?: boolean;
   json?: boolean;
@@ -32,14 +32,16 @@ async function verify(flags: VerifyFlags): Promise<void> {
   let bytes = 0;
   const progress = new ProgressLine(!flags.json, () => BigInt(bytes), (rate) => `  verified ${done}/${total} segments  ${formatBytes(bytes)}  ${rate}`);
   progress.begin();
+  const archive = archiveFromFlags(flags);
   let result: VerifyResult;
   try {
     result = await verifyArchive({
-      directory: flags.directory, from: flags.from, all: flags.all, jobs: flags.jobs,
+      archive, from: flags.from, all: flags.all, jobs: flags.jobs,
       onProgress: (p) => { done = p.filesDone; total = p.filesTotal; bytes = p.bytes; },
     });
   } finally {
     progress.end();
+    await archive.close?.();
   }
   if (flags.json) {
     process.stdout.write(toJson(result) + '\n');
@@ -54,9 +56,10 @@ async function verify(flags: VerifyFlags): Promise<void> {
 
 /** The `verify` command definition. */
 export function verifyCommand(): Command {
-  return new Command('verify')
+  return addS3Options(new Command('verify')
     .description('check every WAL record in an archive (page headers, CRC-32C, prev-links, gaps, timeline history)')
-    .requiredOption('-D, --directory <ARCHIVE>', 'the archive directory')
+    .option('-D, --directory <ARCHIVE>', 'the archive directory')
+    .option('--source <s3://bucket/prefix>', 'check this bucket instead of a directory (what receive --target uploads; the watermark is an object there too; segments are read and checked in this process, not in worker threads)'))
     .option('--from <SEGMENT>', 'start at this segment (e.g. 000000010000000000000003) instead of after the watermark; the watermark is left as it is')
     .option('--all', 're-check every segment, ignoring the watermark')
     .option('--json', 'print the result as JSON (and no progress line)')

@@ -5,23 +5,25 @@
  * agree with each other and with the WAL (timeline switch points where the records say), and one
  * system identifier throughout. Keeps a watermark (watermark.ts) so the next run checks only what is new.
  */
-import { existsSync, promises as fs } from 'node:fs';
+import { existsSync } from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatLsn, historyFileName, isValidSegmentSize, segmentFileName, parseSegmentFileName } from '../lsn.js';
 import { type ArchivedSegment, decodeLongPageHeader, parseArchivedName } from '../archive/scan.js';
 import { decompressFile } from '../archive/codec.js';
 import { describeGap, listGapMarkers } from '../archive/gaps.js';
 import { WalstreamError } from '../errors.js';
+import { type ArchiveReader, DirectoryReader } from '../archive/reader.js';
 import { type HistoryEntry, parseHistory, timelineAt } from './history.js';
 import { type ChainState, type WalkContext, type WalkResult, walkSegment } from './walker.js';
 import { type WalkTaskResult, WalkPool, joinWalk } from './parallel.js';
 import { type Watermark, readWatermark, removeWatermark, writeWatermark } from './watermark.js';
 
 export interface VerifyOptions {
-  /** The archive directory. */
-  directory: string;
+  /** The archive directory; or give `archive`. */
+  directory?: string;
+  /** The archive to check (a DirectoryReader, or an S3Store for a bucket); takes the place of directory. */
+  archive?: ArchiveReader;
   /** Check everything, ignoring the watermark, which is then rewritten to what this run verified (removed when nothing was). */
   all?: boolean;
   /** Start at this segment (24 hex digits) instead of after the watermark; the watermark is then left as it is. */
@@ -94,14 +96,17 @@ const LOOKS_LIKE_SEGMENT = /^[0-9A-F]{24}(\.gz|\.lz4|\.zst)?(\.partial)?$/;
  * `from` or an unreadable watermark). Reads segments after the watermark unless `all` or `from`.
  */
 export async function verifyArchive(options: VerifyOptions): Promise<VerifyResult> {
-  const dir = options.directory;
+  if (!options.archive && options.directory === undefined) throw new WalstreamError('BAD_OPTION', 'no archive given: pass directory or archive');
+  const archive = options.archive ?? new DirectoryReader(options.directory!);
+  // Worker threads read segment files by path: a directory's. A bucket's segments are read here.
+  const dir = archive instanceof DirectoryReader ? archive.directory : null;
   let names: string[];
   try {
-    names = (await fs.readdir(dir)).sort();
+    names = (await archive.entries()).map((e) => e.name).sort();
   } catch (err) {
-    throw new WalstreamError('ARCHIVE_MISSING', `cannot read the archive directory "${dir}": ${(err as Error).message}`);
+    throw new WalstreamError('ARCHIVE_MISSING', `cannot read the archive ${dir !== null ? 'directory ' : ''}"${archive.describe()}": ${(err as Error).message}`);
   }
-  const mark = options.all || options.from ? null : await readWatermark(dir).catch((err: Error) => {
+  const mark = options.all || options.from ? null : await readWatermark(archive).catch((err: Error) => {
     throw new WalstreamError('ARCHIVE_DAMAGED', err.message);
   });
   const result: VerifyResult = { ok: true, files: [], segments: 0, records: 0, bytes: 0, skipped: [], startedAfter: null, watermark: mark?.segment ?? null, systemId: mark?.systemId ?? null, segmentSize: null };
@@ -119,8 +124,8 @@ export async function verifyArchive(options: VerifyOptions): Promise<VerifyResul
     report(file).problems.push(problem);
   };
 
-  const timelines = await readTimelines(dir, names, fault);
-  const segmentSize = mark?.segmentSize ?? (await detectSegmentSize(dir, names));
+  const timelines = await readTimelines(archive, names, fault);
+  const segmentSize = mark?.segmentSize ?? (await detectSegmentSize(archive, names));
   if (segmentSize === null) {
     const first = names.find((n) => LOOKS_LIKE_SEGMENT.test(n));
     if (first) fault(first, 'has no long page header with a valid segment size: not a WAL segment');
@@ -178,14 +183,14 @@ export async function verifyArchive(options: VerifyOptions): Promise<VerifyResul
   let newMark: Watermark | null = null;
 
   const jobs = Math.max(1, Math.floor(options.jobs ?? os.availableParallelism()));
-  const pool = jobs > 1 && files.length > 1 ? new WalkPool(Math.min(jobs, files.length), workerScript()) : null;
+  const pool = dir !== null && jobs > 1 && files.length > 1 ? new WalkPool(Math.min(jobs, files.length), workerScript()) : null;
   // Parallel: segments are walked afresh by the pool, a few ahead, and joined to the chain here in order.
   const walks: Promise<WalkTaskResult | null>[] = [];
   const submit = (i: number): void => {
     const f = files[i]!;
     const begin = timelines.begins.get(f.timeline);
     walks[i] = pool!.submit({
-      id: i, directory: dir, fileName: f.fileName, timeline: f.timeline, segno: f.segno, segmentSize, partial: f.partial,
+      id: i, directory: dir!, fileName: f.fileName, timeline: f.timeline, segno: f.segno, segmentSize, partial: f.partial,
       systemId: shared.systemId, magic: shared.magic, blockSize: shared.blockSize,
       timelineBegins: begin, timelineEnds: timelines.ends.get(f.timeline),
       boundary: begin !== undefined && begin / seg === f.segno ? begin : undefined,
@@ -193,7 +198,7 @@ export async function verifyArchive(options: VerifyOptions): Promise<VerifyResul
   };
   const window = jobs * 3;
   try {
-    let next = files.length > 0 && pool === null ? readSegment(dir, files[0]!) : null;
+    let next = files.length > 0 && pool === null ? readSegment(archive, files[0]!) : null;
     if (pool) for (let i = 0; i < Math.min(window, files.length); i++) submit(i);
     for (let i = 0; i < files.length; i++) {
       if (options.signal?.aborted) break;
@@ -204,10 +209,10 @@ export async function verifyArchive(options: VerifyOptions): Promise<VerifyResul
         walk = await walks[i]!;
         delete walks[i];
         if (i + window < files.length) submit(i + window);
-        if (walk === null) current = readSegment(dir, file);
+        if (walk === null) current = readSegment(archive, file);
         else if (walk.error !== undefined) current = Promise.reject(new Error(walk.error));
       } else {
-        next = i + 1 < files.length ? readSegment(dir, files[i + 1]!) : null; // read ahead while this one is walked
+        next = i + 1 < files.length ? readSegment(archive, files[i + 1]!) : null; // read ahead while this one is walked
       }
       const r = report(file.fileName);
       const T = file.timeline;
@@ -269,7 +274,7 @@ export async function verifyArchive(options: VerifyOptions): Promise<VerifyResul
             walked = { problem: null, state: joined.state, endOfWal: null, boundaryFound: walk.boundaryFound };
           } else {
             try {
-              data = await readSegment(dir, file);
+              data = await readSegment(archive, file);
             } catch (err) {
               r.problems.push((err as Error).message);
             }
@@ -301,11 +306,11 @@ export async function verifyArchive(options: VerifyOptions): Promise<VerifyResul
   }
   result.systemId = shared.systemId ?? null;
   if (newMark && !options.from && options.writeWatermark !== false) {
-    await writeWatermark(dir, newMark);
+    await writeWatermark(archive, newMark);
     result.watermark = newMark.segment;
   } else if (options.all && !options.signal?.aborted && options.writeWatermark !== false) {
     // --all found the oldest segment at fault (or none sound): nothing is verified any more.
-    await removeWatermark(dir);
+    await removeWatermark(archive);
     result.watermark = null;
   }
   return finish(result);
@@ -323,13 +328,14 @@ function finish(result: VerifyResult): VerifyResult {
 }
 
 /** A segment's WAL bytes, decompressed (codec.ts) when its name says so. */
-async function readSegment(dir: string, segment: ArchivedSegment): Promise<Buffer> {
-  let raw: Buffer;
+async function readSegment(archive: ArchiveReader, segment: ArchivedSegment): Promise<Buffer> {
+  let raw: Buffer | null;
   try {
-    raw = await fs.readFile(path.join(dir, segment.fileName));
+    raw = await archive.read(segment.fileName);
   } catch (err) {
     throw new Error(`cannot be read: ${(err as Error).message}`);
   }
+  if (raw === null) throw new Error('cannot be read: it is gone');
   try {
     return await decompressFile(segment.fileName, raw);
   } catch (err) {
@@ -338,35 +344,44 @@ async function readSegment(dir: string, segment: ArchivedSegment): Promise<Buffe
 }
 
 /** The first bytes of a segment file (the long page header); a compressed one is decompressed whole. */
-async function readHead(dir: string, name: string): Promise<Buffer> {
-  if (/\.(gz|lz4|zst)(\.partial)?$/.test(name)) return readSegment(dir, { fileName: name } as ArchivedSegment);
-  const file = await fs.open(path.join(dir, name), 'r');
+async function readHead(archive: ArchiveReader, name: string): Promise<Buffer> {
+  if (/\.(gz|lz4|zst)(\.partial)?$/.test(name)) return readSegment(archive, { fileName: name } as ArchivedSegment);
+  const stream = await archive.openRead(name);
+  if (!stream) return Buffer.alloc(0);
+  const chunks: Buffer[] = [];
+  let length = 0;
   try {
-    const { buffer, bytesRead } = await file.read(Buffer.alloc(64), 0, 64, 0);
-    return buffer.subarray(0, bytesRead);
+    for await (const chunk of stream) {
+      chunks.push(chunk as Buffer);
+      length += (chunk as Buffer).length;
+      if (length >= 64) break; // the long page header is 40 bytes: the rest is not read
+    }
   } finally {
-    await file.close();
+    stream.destroy();
   }
+  return Buffer.concat(chunks).subarray(0, 64);
 }
 
 /** The segment size from the oldest segment file's long page header, or null when no file has one. */
-async function detectSegmentSize(dir: string, names: string[]): Promise<number | null> {
+async function detectSegmentSize(archive: ArchiveReader, names: string[]): Promise<number | null> {
   for (const name of names.filter((n) => LOOKS_LIKE_SEGMENT.test(n))) {
-    const header = decodeLongPageHeader(await readHead(dir, name).catch(() => Buffer.alloc(0)));
+    const header = decodeLongPageHeader(await readHead(archive, name).catch(() => Buffer.alloc(0)));
     if (header && isValidSegmentSize(header.segmentSize)) return header.segmentSize;
   }
   return null;
 }
 
 /** Parse every history file; check they agree with each other (each extends its parent's). */
-async function readTimelines(dir: string, names: string[], fault: (file: string, problem: string) => void): Promise<Timelines> {
+async function readTimelines(archive: ArchiveReader, names: string[], fault: (file: string, problem: string) => void): Promise<Timelines> {
   const t: Timelines = { histories: new Map(), ends: new Map(), begins: new Map(), parent: new Map() };
   for (const name of names) {
     const match = HISTORY.exec(name);
     if (!match) continue;
     const timeline = parseInt(match[1]!, 16);
     try {
-      t.histories.set(timeline, parseHistory(await fs.readFile(path.join(dir, name), 'utf8'), timeline));
+      const bytes = await archive.read(name);
+      if (bytes === null) continue; // removed meanwhile
+      t.histories.set(timeline, parseHistory(bytes.toString('utf8'), timeline));
     } catch (err) {
       fault(name, `is not a timeline history: ${(err as Error).message}`);
     }

@@ -6,9 +6,8 @@
  * run checks the first records after the mark exactly as a single run would. Written atomically
  * (temp file, fsync, rename, fsync of the directory) through DirectorySink.writeFile.
  */
-import { promises as fs } from 'node:fs';
-import path from 'node:path';
 import { DirectorySink } from '../archive/directory.js';
+import { type ArchiveReader, DirectoryReader } from '../archive/reader.js';
 import { formatLsn, parseLsn } from '../lsn.js';
 import type { ChainState } from './walker.js';
 
@@ -76,27 +75,24 @@ export function decodeWatermark(text: string): Watermark {
 }
 
 /** The archive's watermark, or null when there is none. Throws when it exists but cannot be read or parsed. */
-export async function readWatermark(directory: string): Promise<Watermark | null> {
-  let text: string;
+export async function readWatermark(archive: ArchiveReader): Promise<Watermark | null> {
+  const bytes = await archive.read(WATERMARK_FILE);
+  if (bytes === null) return null;
   try {
-    text = await fs.readFile(path.join(directory, WATERMARK_FILE), 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw err;
-  }
-  try {
-    return decodeWatermark(text);
+    return decodeWatermark(bytes.toString('utf8'));
   } catch (err) {
     throw new Error(`${WATERMARK_FILE} is not a watermark (${(err as Error).message}); remove it or run verify --all`);
   }
 }
 
-/** Write the watermark durably and atomically. */
-export async function writeWatermark(directory: string, mark: Watermark): Promise<void> {
-  await new DirectorySink(directory).writeFile(WATERMARK_FILE, Buffer.from(encodeWatermark(mark)));
+/** Write the watermark durably and atomically (a directory: temp file, fsync, rename; a bucket: one PUT). */
+export async function writeWatermark(archive: ArchiveReader, mark: Watermark): Promise<void> {
+  const bytes = Buffer.from(encodeWatermark(mark));
+  if (archive instanceof DirectoryReader) await new DirectorySink(archive.directory).writeFile(WATERMARK_FILE, bytes);
+  else if (archive.put) await archive.put(WATERMARK_FILE, bytes);
 }
 
-/** Remove the watermark (verify --all found the oldest segment at fault); no error when there is none. */
-export async function removeWatermark(directory: string): Promise<void> {
-  await fs.rm(path.join(directory, WATERMARK_FILE), { force: true });
+/** Remove the watermark (nothing verified any more). */
+export async function removeWatermark(archive: ArchiveReader): Promise<void> {
+  await archive.remove(WATERMARK_FILE);
 }

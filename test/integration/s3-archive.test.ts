@@ -8,7 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { bucketContents } from '../harness/bucket.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { destroyAll, lsnToBigInt, runTool, startCluster, tempDir, waitFor, type Cluster } from '../harness/cluster.js';
@@ -106,6 +106,30 @@ describe('receive --target s3://', () => {
     const complete = (await readdir(spool)).filter((n) => /^[0-9A-F]{24}$/.test(n));
     expect(complete.length).toBeGreaterThanOrEqual(3);
     for (const name of complete) expect(bucket.get(name)?.equals(await readFile(path.join(spool, name))), name).toBe(true);
+  });
+});
+
+describe('verify --source s3://', () => {
+  it('passes the uploaded archive, keeps its watermark in the bucket, and names a flipped byte\'s segment', async () => {
+    const source = ['--source', `s3://${s3.bucket}/plain`, '--s3-endpoint', s3.endpoint, '--s3-path-style'];
+    const first = await runWalstream(['verify', ...source], { env: s3Env() });
+    expect(first.code, first.stdout + first.stderr).toBe(0);
+    expect(first.stdout).toMatch(/^ok: [3-9] segments, \d+ records/m);
+    expect((await objects('plain')).has('walstream.verified')).toBe(true);
+    // The second run starts after the watermark: nothing new.
+    const second = await runWalstream(['verify', ...source], { env: s3Env() });
+    expect(second.code).toBe(0);
+    expect(second.stdout).toMatch(/ok: 0 segments after [0-9A-F]{24} \(the watermark/);
+    // A flipped byte inside a record of a middle segment: --all finds it and names the object.
+    const bucket = await objects('plain');
+    const names = [...bucket.keys()].filter((n) => /^[0-9A-F]{24}$/.test(n)).sort();
+    const victim = names[1]!;
+    const bytes = Buffer.from(bucket.get(victim)!);
+    bytes[300_000] ^= 0xff;
+    await client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: `plain/${victim}`, Body: bytes }));
+    const bad = await runWalstream(['verify', '--all', ...source], { env: s3Env() });
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toContain(`${victim}: `);
   });
 });
 

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { verifyArchive } from '../../src/walfile/verify-archive.js';
 import { WATERMARK_FILE, readWatermark } from '../../src/walfile/watermark.js';
+import { DirectoryReader } from '../../src/archive/reader.js';
 import { crc32c, crc32cImplementation, crc32cTs } from '../../src/walfile/crc32c.js';
 import { useTempDirs } from './temp-dirs.js';
 
@@ -29,7 +30,7 @@ describe('the verify watermark', () => {
     const first = await verifyArchive({ directory: dir });
     expect(first.ok).toBe(true);
     expect(first.watermark).toBe('000000010000000000000008');
-    expect((await readWatermark(dir))?.segment).toBe('000000010000000000000008');
+    expect((await readWatermark(new DirectoryReader(dir)))?.segment).toBe('000000010000000000000008');
 
     // Damage an already verified segment: the next run never reads it, so it still passes.
     const damaged = path.join(dir, TL1[0]!);
@@ -55,7 +56,7 @@ describe('the verify watermark', () => {
     expect(all.ok).toBe(false);
     expect(all.files.filter((f) => f.problems.length > 0).map((f) => f.file)).toEqual([TL1[0]]);
     // --all rewrites the mark to what it verified: nothing before the damaged oldest segment.
-    expect(await readWatermark(dir)).toBeNull();
+    expect(await readWatermark(new DirectoryReader(dir))).toBeNull();
     expect((await verifyArchive({ directory: dir })).files.map((f) => f.file)[0]).toBe(TL1[0]);
   });
 
