@@ -9,7 +9,7 @@
  */
 import { WalstreamError, joinLines } from '../errors.js';
 import { restoreWalFile } from '../restore.js';
-import { afterRestore, parsePrefetchDepth, spoolFor, startEarly, takePrefetched, type PrefetchCall, type PrefetchDepth } from '../restore/prefetch-call.js';
+import { afterRestore, announceNext, parsePrefetchDepth, spoolFor, startEarly, takePrefetched, type PrefetchCall, type PrefetchDepth } from '../restore/prefetch-call.js';
 
 /**
  * Exit codes, chosen for how PostgreSQL reads them (RestoreArchivedFile in
@@ -153,10 +153,11 @@ export async function restoreMain(argv: string[]): Promise<number> {
   const spool = prefetching ? spoolFor(call) : null;
   try {
     if (spool && 'dir' in spool && (await takePrefetched(call, spool.dir).catch(() => false))) return EXIT_RESTORED;
-    const started = spool && 'dir' in spool ? await startEarly(call, spool.dir) : false;
+    const started = spool && 'dir' in spool ? await startEarly(call, spool.dir) : null;
     const result = await restoreWalFile({ archiveDir: args.archiveDir, walFileName, destination, includePartial: args.includePartial });
     if (result !== 'restored') return result === 'partial' ? EXIT_RESTORED : EXIT_MISSING;
-    if (spool && !started) await prefetchAfter(call, spool);
+    if (started && spool && 'dir' in spool) await announceNext(call, spool.dir, started);
+    else if (spool) await prefetchAfter(call, spool);
     return EXIT_RESTORED;
   } catch (err) {
     if (err instanceof WalstreamError) return fail(err.message);

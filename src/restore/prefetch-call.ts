@@ -56,19 +56,56 @@ export async function takePrefetched(call: PrefetchCall, spoolDir: string): Prom
   return takeFromSpool(spoolDir, call.walFileName, call.destination);
 }
 
+/** A helper startEarly started: its pid, and whether the next segment is announced yet (pending.NAME). */
+export interface EarlyHelper {
+  pid: number;
+  announced: boolean;
+}
+
 /**
- * Before restoring from the archive itself, when no helper runs: start one right away if the segment
- * is archived uncompressed (its size is the segment size), so that the helper starts up while this call
- * copies. Resolves whether it started one; false leaves it to afterRestore. Never throws.
+ * Before restoring from the archive itself, when no helper runs: start one right away, so that the
+ * helper starts up (~100 ms of Node) while this call copies. When the segment is archived uncompressed
+ * its size is the segment size and the next segment is announced at once; when only a compressed form
+ * is archived the helper reads the size from it, and announceNext announces the next segment once this
+ * call has restored its own. Resolves the helper, or null (none started: afterRestore's to do). Never throws.
  */
-export async function startEarly(call: PrefetchCall, spoolDir: string): Promise<boolean> {
+export async function startEarly(call: PrefetchCall, spoolDir: string): Promise<EarlyHelper | null> {
   try {
-    if (helperServing(spoolDir, call.archiveDir)) return false;
-    const size = (await stat(join(call.archiveDir, call.walFileName))).size;
-    if (!isValidSegmentSize(size) || !parseSegmentFileName(call.walFileName, size)) return false;
-    return await startHelper(call, spoolDir, size);
+    if (helperServing(spoolDir, call.archiveDir)) return null;
+    const size = await stat(join(call.archiveDir, call.walFileName)).then((s) => s.size, () => null);
+    if (size !== null) {
+      if (!isValidSegmentSize(size) || !parseSegmentFileName(call.walFileName, size)) return null;
+      const pid = await startHelper(call, spoolDir, size);
+      return pid === null ? null : { pid, announced: true };
+    }
+    if (!(await compressedFormExists(call))) return null;
+    const pid = await startHelper(call, spoolDir, 0);
+    return pid === null ? null : { pid, announced: false };
   } catch {
-    return false;
+    return null;
+  }
+}
+
+/** Whether NAME.gz, NAME.lz4 or NAME.zst is archived (what restore.ts tries after the plain name). */
+async function compressedFormExists(call: PrefetchCall): Promise<boolean> {
+  for (const suffix of ['.gz', '.lz4', '.zst']) {
+    if (await stat(join(call.archiveDir, call.walFileName + suffix)).then((s) => s.isFile(), () => false)) return true;
+  }
+  return false;
+}
+
+/**
+ * After this call restored its segment to %p: announce the next one for a helper startEarly started
+ * without knowing the segment size (the size is now %p's). Never throws.
+ */
+export async function announceNext(call: PrefetchCall, spoolDir: string, helper: EarlyHelper): Promise<void> {
+  if (helper.announced) return;
+  try {
+    const size = (await stat(call.destination)).size;
+    const position = isValidSegmentSize(size) ? parseSegmentFileName(call.walFileName, size) : null;
+    if (position) await notePending(spoolDir, segmentFileName(position.timeline, position.segno + 1n, size), helper.pid);
+  } catch {
+    // the helper is gone with its spool: nothing to announce
   }
 }
 
@@ -84,10 +121,14 @@ export async function afterRestore(call: PrefetchCall, spoolDir: string): Promis
   await startHelper(call, spoolDir, (await stat(call.destination)).size);
 }
 
-/** Start a helper prefetching after `call.walFileName`; false when --prefetch asks for none. */
-async function startHelper(call: PrefetchCall, spoolDir: string, segmentSize: number): Promise<boolean> {
-  const depth = depthInSegments(call.depth, segmentSize);
-  if (depth < 1) return false;
+/**
+ * Start a helper prefetching after `call.walFileName` and resolve its pid; null when --prefetch asks for
+ * none or the helper cannot start. A `segmentSize` of 0 (not known yet) leaves the size, the depth in
+ * segments and the announcement of the next segment to later (the helper, announceNext).
+ */
+async function startHelper(call: PrefetchCall, spoolDir: string, segmentSize: number): Promise<number | null> {
+  const depth = segmentSize > 0 ? depthInSegments(call.depth, segmentSize) : 1;
+  if (depth < 1) return null;
   await mkdir(spoolDir, { recursive: true, mode: 0o700 });
   await access(spoolDir, constants.W_OK); // the helper is silent: find an unusable spool here
   const pid = startPrefetchHelper({
@@ -97,12 +138,13 @@ async function startHelper(call: PrefetchCall, spoolDir: string, segmentSize: nu
     restored: call.walFileName,
     segmentSize,
     depth,
+    ...(segmentSize > 0 || !call.depth ? {} : { depthSpec: call.depth }),
     idleMs: call.idleMs,
   });
-  if (pid === null) return false;
+  if (pid === null || segmentSize === 0) return pid;
   // The next call comes before the helper has even started: tell it (and bin/walstream-restore) that
   // the next segment of this timeline is on its way. The helper withdraws this if it predicts otherwise.
   const position = parseSegmentFileName(call.walFileName, segmentSize);
   if (position) await notePending(spoolDir, segmentFileName(position.timeline, position.segno + 1n, segmentSize), pid);
-  return true;
+  return pid;
 }

@@ -19,8 +19,9 @@ import { join } from 'node:path';
 import { acquireArchiveLock, LOCK_FILE } from '../archive/lock.js';
 import { decompressFile } from '../archive/codec.js';
 import { parseHistory, type HistoryEntry } from '../walfile/history.js';
-import { archivedSegmentFile, spoolSegment } from './spool-writer.js';
+import { archivedSegmentFile, archivedSegmentSize, spoolSegment } from './spool-writer.js';
 import { chooseChain, nextSegment, type TimelineSpan } from './predict.js';
+import { depthInSegments, type PrefetchDepth } from './prefetch-call.js';
 import { PENDING_PREFIX, SPOOL_ARCHIVE_FILE, TEMP_PREFIX, WANT_PREFIX } from './spool.js';
 
 export interface PrefetchOptions {
@@ -31,16 +32,19 @@ export interface PrefetchOptions {
   spoolDir: string;
   /** The segment recovery restored last: prefetching starts after it. */
   restored: string;
+  /** 0 when the starting call did not know it yet (a compressed segment): read from `restored`'s archived copy. */
   segmentSize: number;
   /** How many segments to keep ready. */
   depth: number;
+  /** With `segmentSize` 0: --prefetch as given (absent: the default), for `depth` once the size is known. */
+  depthSpec?: PrefetchDepth;
   /** Stop after this long without a segment taken or restored. */
   idleMs: number;
   /** How often to look at the spool (default 20 ms). */
   pollMs?: number;
 }
 
-export type PrefetchEnd = 'idle' | 'mismatch' | 'locked' | 'signal' | 'gone';
+export type PrefetchEnd = 'idle' | 'mismatch' | 'locked' | 'signal' | 'gone' | 'unsized';
 
 /**
  * Run the helper until one of its stop conditions; resolves which. Holds the spool's lock meanwhile
@@ -63,7 +67,10 @@ export async function runPrefetch(opts: PrefetchOptions): Promise<PrefetchEnd> {
     await emptySpool(opts.spoolDir, `pid=${process.pid}\n`);
     await writeFile(join(opts.spoolDir, TEMP_PREFIX + SPOOL_ARCHIVE_FILE), `${opts.archiveArg}\n`);
     await rename(join(opts.spoolDir, TEMP_PREFIX + SPOOL_ARCHIVE_FILE), join(opts.spoolDir, SPOOL_ARCHIVE_FILE));
-    const state = new Prefetcher(opts);
+    const segmentSize = opts.segmentSize > 0 ? opts.segmentSize : await archivedSegmentSize(opts.archiveDir, opts.restored);
+    if (segmentSize === null) return 'unsized'; // the restore call reports what is wrong with it
+    const depth = opts.segmentSize > 0 ? opts.depth : depthInSegments(opts.depthSpec, segmentSize);
+    const state = new Prefetcher({ ...opts, segmentSize, depth });
     await state.init();
     while (!stop) {
       const end = await state.step();
@@ -122,6 +129,11 @@ class Prefetcher {
   private failed = { name: '', at: 0 };
   /** The segment spooled a second time at the end of the archive (once per position). */
   private respooled = '';
+  /**
+   * The segment the starting call announced (pending.NAME) when it is this helper's first prediction,
+   * until the helper has spooled it or recovery has moved on; any other pending.NAME is withdrawn.
+   */
+  private awaited: string | null = null;
   private readonly exists = async (name: string) => (await archivedSegmentFile(this.opts.archiveDir, name)) !== null;
 
   constructor(private readonly opts: PrefetchOptions) {
@@ -130,11 +142,9 @@ class Prefetcher {
 
   async init(): Promise<void> {
     await this.rescanHistories();
-    // The starting call announced the next segment of its timeline: withdraw that if it is not ours.
-    const first = await nextSegment(this.chain, this.position, this.opts.segmentSize, this.exists);
-    for (const name of await readdir(this.opts.spoolDir)) {
-      if (name.startsWith(PENDING_PREFIX) && name !== PENDING_PREFIX + first) await rm(join(this.opts.spoolDir, name), { force: true });
-    }
+    // The starting call announces the next segment of its timeline (before or after this): step()
+    // withdraws that if it is not this helper's first prediction.
+    this.awaited = await nextSegment(this.chain, this.position, this.opts.segmentSize, this.exists);
   }
 
   private async rescanHistories(): Promise<void> {
@@ -145,6 +155,10 @@ class Prefetcher {
   /** One poll: follow recovery, fill the queue by one segment, or wait. Resolves a stop reason or null. */
   async step(): Promise<PrefetchEnd | null> {
     const entries = new Set(await readdir(this.opts.spoolDir));
+    if (this.position !== this.opts.restored) this.awaited = null;
+    for (const entry of entries) {
+      if (entry.startsWith(PENDING_PREFIX) && entry !== PENDING_PREFIX + this.awaited) await rm(join(this.opts.spoolDir, entry), { force: true });
+    }
     for (const entry of entries) {
       if (!entry.startsWith(WANT_PREFIX)) continue;
       await rm(join(this.opts.spoolDir, entry), { force: true });
@@ -193,6 +207,7 @@ class Prefetcher {
     const problems = await Promise.all(names.map((name) => spoolSegment(this.opts.archiveDir, this.opts.spoolDir, name, this.opts.segmentSize)));
     let ok = true;
     for (const [i, name] of names.entries()) {
+      if (name === this.awaited) this.awaited = null;
       await rm(join(this.opts.spoolDir, PENDING_PREFIX + name), { force: true });
       if (ok && problems[i] === null) {
         this.queue.push(name);

@@ -8,8 +8,10 @@
 import { copyFile, open, readFile, rename, rm } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { COMPRESSION_SUFFIX, decompressFile } from '../archive/codec.js';
+import { COMPRESSION_SUFFIX } from '../archive/codec.js';
 import { LONG_HEADER_LENGTH, parseArchivedName, segmentFileProblem } from '../archive/scan.js';
+import { isValidSegmentSize } from '../lsn.js';
+import { decodeArchivedFile } from './decode.js';
 import { TEMP_PREFIX } from './spool.js';
 
 /** The archive file holding segment `name` complete (plain first, as restore.ts tries them), or null. */
@@ -61,12 +63,40 @@ export async function spoolSegment(archiveDir: string, spoolDir: string, name: s
   }
 }
 
+/** Decode `source` into a new file `temp`: the decoded parts in one writev, no concatenated copy. */
 async function copyDecoded(source: string, temp: string): Promise<void> {
-  const data = await decompressFile(source, await readFile(source));
+  const parts = await decodeArchivedFile(source, await readFile(source));
   const out = await open(temp, 'w');
   try {
-    await out.write(data);
+    let rest = parts.filter((part) => part.length > 0);
+    while (rest.length > 0) {
+      let { bytesWritten } = await out.writev(rest);
+      if (bytesWritten <= 0) throw new Error(`could not write ${temp}`);
+      while (rest.length > 0 && bytesWritten >= rest[0]!.length) bytesWritten -= rest.shift()!.length;
+      if (bytesWritten > 0) rest[0] = rest[0]!.subarray(bytesWritten);
+    }
   } finally {
     await out.close();
+  }
+}
+
+/**
+ * The segment size of archived segment `name` (plain or compressed): its decoded size when that is a
+ * valid segment size its name can have and its long page header says the same; null otherwise. For a
+ * helper started before the size was known (a compressed first segment).
+ */
+export async function archivedSegmentSize(archiveDir: string, name: string): Promise<number | null> {
+  const source = await archivedSegmentFile(archiveDir, name);
+  if (!source) return null;
+  try {
+    const parts = await decodeArchivedFile(source, await readFile(source));
+    const size = parts.reduce((sum, part) => sum + part.length, 0);
+    const segment = isValidSegmentSize(size) ? parseArchivedName(name, size) : null;
+    let first = 0;
+    while (first < parts.length && parts.slice(0, first).reduce((sum, part) => sum + part.length, 0) < LONG_HEADER_LENGTH) first++;
+    const head = Buffer.concat(parts.slice(0, first)).subarray(0, LONG_HEADER_LENGTH);
+    return segment && segmentFileProblem(segment, size, head, size) === null ? size : null;
+  } catch {
+    return null;
   }
 }

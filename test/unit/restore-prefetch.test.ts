@@ -139,10 +139,23 @@ describe('prefetch helper', () => {
   it('decodes a compressed archive into the spool', async () => {
     await archiveSegments(1, 1, 4, '.lz4');
     expect(fast(name(1, 1)).status).toBe(0);
+    // The first call started the helper before decoding its own segment (the helper reads the segment
+    // size from the archive) and announced the next one, so the next call waits for the helper, not Node.
+    expect(existsSync(join(spool, `pending.${name(1, 2)}`)) || (await spooled()).includes(name(1, 2))).toBe(true);
     await until('3 segments spooled', async () => (await spooled()).length === 3);
     expect(readFileSync(join(spool, name(1, 2))).equals(segment(1, 2))).toBe(true);
     expect(fast(name(1, 2)).status).toBe(0);
     expect(restored().equals(segment(1, 2))).toBe(true);
+  });
+
+  it('a helper started for a damaged compressed first segment exits by itself; the call reports the damage', async () => {
+    await archiveSegments(1, 1, 3, '.lz4');
+    const cut = readFileSync(join(archive, `${name(1, 1)}.lz4`));
+    await writeFile(join(archive, `${name(1, 1)}.lz4`), cut.subarray(0, cut.length - 50));
+    const run = fast(name(1, 1), '--prefetch-idle', '30');
+    expect(run.status).toBe(126);
+    expect(run.stderr).toMatch(/walstream restore: /);
+    await until('the helper to exit and remove its spool', () => !existsSync(spool), 5_000);
   });
 
   it('stops when recovery asks for a segment it did not predict, and never spools a damaged one', async () => {
