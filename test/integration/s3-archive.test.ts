@@ -90,6 +90,11 @@ describe('receive --target s3://', () => {
       const decoded = execFileSync('lz4', ['-dc'], { input: bucket.get(`${name}.lz4`), maxBuffer: 64 * MB });
       expect(decoded.equals(await readFile(path.join(reference, name))), name).toBe(true);
     }
+    // The segment in progress at the end position goes up as raw WAL (NAME.partial), whatever -Z says.
+    const partial = (await readdir(reference)).find((n) => n.endsWith('.partial'))!;
+    const raw = bucket.get(partial)!;
+    expect(raw.length).toBeGreaterThanOrEqual(Number(endpos % BigInt(MB)));
+    expect(raw.equals((await readFile(path.join(reference, partial))).subarray(0, raw.length))).toBe(true);
     const local = (await readdir(spool)).filter((n) => /^[0-9A-F]{24}\.lz4$/.test(n));
     expect(local).toEqual([`${complete[complete.length - 1]}.lz4`]);
   });
