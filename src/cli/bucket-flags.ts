@@ -102,7 +102,8 @@ export interface SourceFlags extends S3Flags {
  */
 export function archiveFromFlags(flags: SourceFlags): ArchiveReader & { close?: () => Promise<void> } {
   if (flags.source === undefined) {
-    if (!flags.directory) throw new WalstreamError('BAD_OPTION', 'no archive specified (add -D/--directory DIR, or --source s3://BUCKET/PREFIX)');
+    // Commander's words for a missing required option: -D was required before --source existed.
+    if (!flags.directory) throw new WalstreamError('BAD_OPTION', "required option '-D, --directory <ARCHIVE>' not specified (or give --source s3://BUCKET/PREFIX)");
     const s3Flag = flags.s3Endpoint !== undefined ? '--s3-endpoint' : flags.s3PathStyle ? '--s3-path-style' : null;
     if (s3Flag) throw new WalstreamError('BAD_OPTION', `${s3Flag} needs --source s3://BUCKET/PREFIX`);
     return new DirectoryReader(flags.directory);

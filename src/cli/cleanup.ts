@@ -7,10 +7,9 @@
  */
 import { Command, CommanderError } from 'commander';
 import { cleanupArchive, oldestKeptSegment } from '../archive/cleanup.js';
-import type { ArchiveReader } from '../archive/reader.js';
-import type { S3Store } from '../archive/s3-store.js';
-import { WalstreamError, joinLines } from '../errors.js';
-import { addS3Options } from './bucket-flags.js';
+import { type ArchiveReader, DirectoryReader } from '../archive/reader.js';
+import { joinLines } from '../errors.js';
+import { addS3Options, archiveFromFlags } from './bucket-flags.js';
 
 const PREFIX = 'walstream cleanup: ';
 
@@ -89,30 +88,17 @@ For use as archive_cleanup_command in postgresql.conf:
     });
 }
 
-/** The archive the flags name: a directory (-D) or a bucket (--source); one-line errors for bad flags. */
-async function openArchive(options: CleanupCliOptions): Promise<{ archive?: ArchiveReader & { close?: S3Store['close'] }; archiveDir?: string }> {
-  const s3Flag = options.s3Endpoint !== undefined ? '--s3-endpoint' : options.s3PathStyle ? '--s3-path-style' : null;
-  if (options.source === undefined) {
-    if (options.directory === undefined) {
-      throw new WalstreamError('BAD_OPTION', "required option '-D, --directory <ARCHIVE>' not specified (or give --source s3://BUCKET/PREFIX)");
-    }
-    if (s3Flag) throw new WalstreamError('BAD_OPTION', `${s3Flag} needs --source s3://BUCKET/PREFIX`);
-    return { archiveDir: options.directory };
-  }
-  if (options.directory !== undefined) {
-    throw new WalstreamError('BAD_OPTION', `give either -D ARCHIVE or --source ${options.source}, not both`);
-  }
-  const { S3Store, isS3Url } = await import('../archive/s3-store.js');
-  const { s3StoreOptions } = await import('./bucket-flags.js');
-  if (!isS3Url(options.source)) throw new WalstreamError('BAD_OPTION', `invalid --source "${options.source}": give s3://BUCKET/PREFIX`);
-  return { archive: new S3Store(options.source, s3StoreOptions(options)) };
+/** The archive the flags name: a directory (-D, read as pg_archivecleanup reads it) or a bucket (--source). */
+function openArchive(options: CleanupCliOptions): { archive?: ArchiveReader & { close?: () => Promise<void> }; archiveDir?: string } {
+  const archive = archiveFromFlags(options);
+  return archive instanceof DirectoryReader ? { archiveDir: archive.directory } : { archive };
 }
 
 async function runCleanup(oldestKept: string, options: CleanupCliOptions): Promise<number> {
-  let opened: Awaited<ReturnType<typeof openArchive>> = {};
+  let opened: ReturnType<typeof openArchive> = {};
   let names: string[];
   try {
-    opened = await openArchive(options);
+    opened = openArchive(options);
     names = await cleanupArchive({ ...opened, oldestKept, dryRun: options.dryRun === true, extension: options.extension });
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);

@@ -171,11 +171,10 @@ export async function restoreMain(argv: string[]): Promise<number> {
  * directory restore stays light). No prefetching from a bucket yet.
  */
 async function restoreFromBucket(args: RestoreArgs, walFileName: string, destination: string): Promise<number> {
-  const { S3Store } = await import('../archive/s3-store.js');
-  const { s3StoreOptions } = await import('./bucket-flags.js');
+  const { archiveFromFlags } = await import('./bucket-flags.js');
   let store;
   try {
-    store = new S3Store(args.source!, s3StoreOptions({ s3Endpoint: args.s3Endpoint, s3PathStyle: args.s3PathStyle }));
+    store = archiveFromFlags({ source: args.source, directory: args.archiveDir, s3Endpoint: args.s3Endpoint, s3PathStyle: args.s3PathStyle });
   } catch (err) {
     return fail((err as Error).message);
   }
@@ -186,7 +185,7 @@ async function restoreFromBucket(args: RestoreArgs, walFileName: string, destina
     if (err instanceof WalstreamError) return fail(err.message);
     return fail(`could not restore "${walFileName}" from ${store.describe()} to "${destination}": ${err instanceof Error ? err.message : String(err)}; check the bucket and destination`);
   } finally {
-    await store.close();
+    await store.close?.();
   }
 }
 

@@ -8,8 +8,7 @@
 import { Command } from 'commander';
 import { type CheckResult, type Threshold, checkArchive } from '../archive-check.js';
 import { describeGap } from '../archive/gaps.js';
-import type { S3Store } from '../archive/s3-store.js';
-import { type S3Flags, addS3Options } from './bucket-flags.js';
+import { type S3Flags, addS3Options, archiveFromFlags } from './bucket-flags.js';
 import { formatLsn } from '../lsn.js';
 import { formatBytes, formatDuration, parseByteSize, parseDuration } from '../units.js';
 import { WalstreamError } from '../errors.js';
@@ -82,21 +81,6 @@ function toText(r: CheckResult): string {
   return lines.join('\n') + '\n';
 }
 
-/** The bucket --source names (not yet contacted), or null for -D; BAD_OPTION for a wrong combination. */
-async function bucketFromFlags(flags: StatusFlags): Promise<S3Store | null> {
-  if (flags.source === undefined) {
-    if (!flags.directory) throw new WalstreamError('BAD_OPTION', 'no archive directory specified (add -D/--directory DIR, or --source s3://BUCKET/PREFIX)');
-    const s3Flag = flags.s3Endpoint !== undefined ? '--s3-endpoint' : flags.s3PathStyle ? '--s3-path-style' : null;
-    if (s3Flag) throw new WalstreamError('BAD_OPTION', `${s3Flag} needs --source s3://BUCKET/PREFIX`);
-    return null;
-  }
-  if (flags.directory !== undefined) throw new WalstreamError('BAD_OPTION', `give either -D ARCHIVE or --source ${flags.source}, not both`);
-  const { S3Store, isS3Url } = await import('../archive/s3-store.js');
-  const { s3StoreOptions } = await import('./bucket-flags.js');
-  if (!isS3Url(flags.source)) throw new WalstreamError('BAD_OPTION', `invalid --source "${flags.source}": give s3://BUCKET/PREFIX`);
-  return new S3Store(flags.source, s3StoreOptions(flags));
-}
-
 /** The `status` command definition. */
 export function statusCommand(): Command {
   const command = new Command('status')
@@ -118,7 +102,7 @@ a .partial below the newest segment (a failed completion), an empty archive (WAR
 missing or invalidated slot (CRITICAL), a slot nobody streams from (WARNING). An unreadable archive or
 an unreachable server is UNKNOWN (3). With --source, WAL's age is from the objects' upload times.`)
     .action(async (flags: StatusFlags) => {
-      const bucket = await bucketFromFlags(flags); // not contacted yet: nothing to close if a threshold is bad
+      const archive = archiveFromFlags(flags); // not contacted yet: nothing to close if a threshold is bad
       const thresholds = {
         maxAge: parseThreshold(flags.maxAge, '--max-age', parseDuration),
         maxLag: parseThreshold(flags.maxLag, '--max-lag', parseByteSize),
@@ -127,13 +111,13 @@ an unreachable server is UNKNOWN (3). With --source, WAL's age is from the objec
       let result: CheckResult;
       try {
         result = await checkArchive({
-          ...(bucket ? { archive: bucket } : { directory: flags.directory }),
+          archive,
           connection: flags.dbname,
           slot: flags.slot,
           ...thresholds,
         });
       } finally {
-        await bucket?.close();
+        await archive.close?.();
       }
       process.stdout.write(flags.json ? JSON.stringify(toJson(result), null, 2) + '\n' : toText(result));
       process.exitCode = result.exitCode;

@@ -79,6 +79,6 @@ describe('walstream verify on a received archive', () => {
     expect(result.stdout).toMatch(new RegExp(`^${victim}: record at `, 'm'));
     const usage = await runWalstream(['verify'], { timeoutMs: 30_000 });
     expect(usage.code).toBe(1);
-    expect(usage.stderr.trim()).toMatch(/^walstream: error: no archive specified \(add -D\/--directory DIR, or --source s3:\/\/BUCKET\/PREFIX\)$/);
+    expect(usage.stderr.trim()).toMatch(/^walstream: error: required option '-D, --directory <ARCHIVE>' not specified \(or give --source s3:\/\/BUCKET\/PREFIX\)$/);
   });
 });
