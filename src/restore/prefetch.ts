@@ -32,6 +32,11 @@ export interface PrefetchOptions {
   spoolDir: string;
   /** The segment recovery restored last: prefetching starts after it. */
   restored: string;
+  /**
+   * Spool `restored` itself first: recovery is waiting for it (bin/walstream-restore started this
+   * helper for a segment archived compressed only, and takes it from the spool).
+   */
+  serveRestored?: boolean;
   /** 0 when the starting call did not know it yet (a compressed segment): read from `restored`'s archived copy. */
   segmentSize: number;
   /** How many segments to keep ready. */
@@ -134,17 +139,20 @@ class Prefetcher {
    * until the helper has spooled it or recovery has moved on; any other pending.NAME is withdrawn.
    */
   private awaited: string | null = null;
+  /** opts.serveRestored, until the first fill. */
+  private serveFirst: boolean;
   private readonly exists = async (name: string) => (await archivedSegmentFile(this.opts.archiveDir, name)) !== null;
 
   constructor(private readonly opts: PrefetchOptions) {
     this.position = opts.restored;
+    this.serveFirst = opts.serveRestored === true;
   }
 
   async init(): Promise<void> {
     await this.rescanHistories();
     // The starting call announces the next segment of its timeline (before or after this): step()
     // withdraws that if it is not this helper's first prediction.
-    this.awaited = await nextSegment(this.chain, this.position, this.opts.segmentSize, this.exists);
+    this.awaited = this.opts.serveRestored ? this.position : await nextSegment(this.chain, this.position, this.opts.segmentSize, this.exists);
   }
 
   private async rescanHistories(): Promise<void> {
@@ -224,6 +232,10 @@ class Prefetcher {
   private async predictNext(count: number): Promise<string[]> {
     const names: string[] = [];
     let after = this.queue.at(-1) ?? this.position;
+    if (this.serveFirst) {
+      this.serveFirst = false; // once, whatever becomes of it (a failure leaves it to the restore call)
+      names.push(this.position);
+    }
     while (names.length < count) {
       let next = await nextSegment(this.chain, after, this.opts.segmentSize, this.exists);
       if (!next && names.length === 0 && Date.now() - this.lastHistoryScan > 1000) {
