@@ -23,7 +23,7 @@
  *            pg_stat_replication is sampled every 100 ms (p50/p99/max)
  *   compress catch-up of pgbench-made WAL (realistic compressibility, not the repeated rows above), fsync
  *            on both: -Z lz4 and -Z gzip:6 on both tools, -Z zstd on walstream (pg_receivewal has none);
- *            MiB/s and archive bytes per WAL byte
+ *            MiB/s and archive bytes per WAL byte (--methods lz4,gzip,zstd: which of them to run)
  *   verify   walstream verify --all vs pg_waldump --stats=record over the same uncompressed archive of
  *            pgbench-made WAL (bench/lib/verify-bench.mjs): wall time, alternated, ratio
  *   recovery a -X none base backup plus --gb of pgbench-made WAL recovered to the end of the archive with
@@ -88,12 +88,13 @@ const { values: opts } = parseArgs({
     scale: { type: 'string', default: '4' },
     dir: { type: 'string' },
     warm: { type: 'boolean', default: false },
+    methods: { type: 'string', default: 'lz4,gzip,zstd' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (opts.help) {
   process.stdout.write('usage: node bench/run.mjs [--gb 2] [--runs 7] [--segment-mb 16] [--only ' + SECTIONS.join(',') + ']\n' +
-    '                        [--pgbench-seconds 10] [--clients 4] [--scale 4] [--dir DIR] [--warm]\n' +
+    '                        [--pgbench-seconds 10] [--clients 4] [--scale 4] [--dir DIR] [--warm] [--methods lz4,gzip,zstd]\n' +
     '(see the comment at the top of bench/run.mjs)\n');
   process.exit(0);
 }
@@ -111,6 +112,13 @@ const segmentMB = positive('segment-mb', opts['segment-mb'], true);
 const pgbenchSeconds = positive('pgbench-seconds', opts['pgbench-seconds'], true);
 const clients = positive('clients', opts.clients, true);
 const scale = positive('scale', opts.scale, true);
+const compressMethods = new Set(opts.methods.split(',').map((s) => s.trim()).filter(Boolean));
+for (const m of compressMethods) {
+  if (!['lz4', 'gzip', 'zstd'].includes(m)) {
+    process.stderr.write(`bench: unknown method "${m}" in --methods; choose from lz4,gzip,zstd\n`);
+    process.exit(2);
+  }
+}
 const only = new Set(opts.only ? opts.only.split(',').map((s) => s.trim()).filter(Boolean) : SECTIONS);
 for (const s of only) {
   if (!SECTIONS.includes(s)) {
@@ -273,7 +281,7 @@ function compressContenders() {
     { key: 'walstream', mode: 'lz4' }, { key: 'pg_receivewal', mode: 'lz4' },
     { key: 'walstream', mode: 'gzip' }, { key: 'pg_receivewal', mode: 'gzip' },
     { key: 'walstream', mode: 'zstd' },
-  ];
+  ].filter((c) => compressMethods.has(c.mode));
 }
 const COMPRESS_FLAGS = { lz4: ['-Z', 'lz4'], gzip: ['-Z', 'gzip:6'], zstd: ['-Z', 'zstd:3'] };
 
@@ -706,7 +714,7 @@ function summarize() {
   if (result.compress) {
     const list = result.compress.runs;
     const get = (tool, mode, field) => pick(list, (x) => x.tool === tool && x.mode === mode, (x) => x[field]);
-    for (const mode of ['lz4', 'gzip', 'zstd']) {
+    for (const mode of ['lz4', 'gzip', 'zstd'].filter((m) => compressMethods.has(m))) {
       const a = get('walstream', mode, 'mibPerSecond');
       const b = get('pg_receivewal', mode, 'mibPerSecond');
       rows.push([`pgbench WAL, -Z ${COMPRESS_FLAGS[mode][1]} catch-up, fsync (MiB/s)`, fmt(a, 0), b ? fmt(b, 0) : 'no such method', ratio(a, b)]);

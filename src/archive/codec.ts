@@ -1,9 +1,10 @@
 /**
- * Compression of archived segments: gzip (node:zlib), lz4 (LZ4 frame format, lz4-napi) and zstd
- * (node:zlib where the running Node has it, else @mongodb-js/zstd). A compressed segment is a sequence
- * of independent frames (gzip members, LZ4 frames, zstd frames), one per flush: every standard tool
- * (`gzip -d`, `lz4 -d`, `zstd -d`) decodes such a concatenation, each frame is compressed on libuv's
- * thread pool (never on the event loop), and a file cut after any frame is a decodable prefix.
+ * Compression of archived segments: gzip (node:zlib), lz4 (LZ4 frame format: liblz4 as WebAssembly
+ * on worker threads to compress, lz4-napi to decode) and zstd (node:zlib where the running Node has
+ * it, else @mongodb-js/zstd). A compressed segment is a sequence of independent frames (gzip members,
+ * LZ4 frames, zstd frames), one per flush: every standard tool (`gzip -d`, `lz4 -d`, `zstd -d`)
+ * decodes such a concatenation, each frame is compressed off the event loop (libuv's thread pool, or
+ * the lz4 workers), and a file cut after any frame is a decodable prefix.
  */
 import * as zlib from 'node:zlib';
 import { promisify } from 'node:util';
@@ -59,9 +60,6 @@ export function compressionOfName(fileName: string): { method: CompressionMethod
 }
 
 interface Lz4Module {
-  /** An LZ4 block after a 4-byte little-endian length of the input. */
-  compress(data: Uint8Array): Promise<Buffer>;
-  compressFrame(data: Uint8Array): Promise<Buffer>;
   decompressFrame(data: Uint8Array): Promise<Buffer>;
 }
 interface ZstdModule {
@@ -79,6 +77,11 @@ async function loadOptional<T>(pkg: string, method: string): Promise<T> {
 }
 
 let lz4Module: Promise<Lz4Module> | undefined;
+let lz4WasmModule: Promise<typeof import('./lz4-wasm.js')> | undefined;
+/** The lz4 compressor's workers (lz4-wasm.ts, loaded on first use: restore and verify never need it). */
+const lz4Workers = async () => (await (lz4WasmModule ??= import('./lz4-wasm.js'))).lz4Workers();
+/** A frame of one block is at most this much longer than its input (header, block size, end mark: a block that would not shrink is stored). */
+const LZ4_FRAME_OVERHEAD = 15;
 let zstdModule: Promise<ZstdModule> | undefined;
 const lz4 = () => (lz4Module ??= loadOptional<Lz4Module>('lz4-napi', 'lz4'));
 
@@ -103,7 +106,10 @@ const gunzipAsync = promisify(zlib.gunzip);
 
 /** Make sure the method's codec can be loaded (at start-up, so a missing package fails before streaming). */
 export async function loadCodec(method: CompressionMethod): Promise<void> {
-  if (method === 'lz4') await lz4();
+  if (method === 'lz4') {
+    (await lz4Workers()).start(); // compression: liblz4 on worker threads
+    await lz4(); // decoding (a .partial's frames on resume): lz4-napi
+  }
   if (method === 'zstd') await zstd();
 }
 
@@ -112,41 +118,43 @@ export async function compressFrame(compression: Compression, data: Uint8Array):
   const input = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   switch (compression.method) {
     case 'gzip': return gzipAsync(input, { level: compression.level ?? zlib.constants.Z_DEFAULT_COMPRESSION });
-    case 'lz4': return lz4Frame(input);
+    case 'lz4': return lz4Frame(data);
     case 'zstd': return (await zstd()).compress(input, compression.level ?? 3);
     case 'none': return Buffer.from(input);
   }
 }
 
 /**
- * LZ4 frame header (lz4_Frame_format.md): magic, FLG 0x60 (version 01, independent blocks, no
- * checksums, no content size), BD 0x70 (blocks up to 4 MiB), and the header checksum of FLG and BD
- * (xxh32 >> 8), the same bytes lz4-napi's compressFrame writes.
+ * One LZ4 frame of `input`, compressed by liblz4 (WebAssembly) on a worker thread (lz4-wasm.ts):
+ * ~1.7x lz4-napi's block compressor on WAL, the same output size (an input copy: the writer's
+ * own buffers go without one, compressFrameBuffer).
  */
-const LZ4_FRAME_HEADER = Buffer.from([0x04, 0x22, 0x4d, 0x18, 0x60, 0x70, 0x73]);
-const LZ4_MAX_BLOCK = 4 << 20;
+async function lz4Frame(input: Uint8Array): Promise<Buffer> {
+  const blocks = Math.max(1, Math.ceil(input.length / (4 << 20)));
+  const buffer = new ArrayBuffer(input.length + LZ4_FRAME_OVERHEAD + 4 * blocks);
+  new Uint8Array(buffer).set(input);
+  const frame = await (await lz4Workers()).compress(buffer, input.length);
+  return Buffer.from(frame.buffer, 0, frame.length);
+}
 
 /**
- * One LZ4 frame holding `input` as one block. lz4-napi's block compressor runs ~25% faster than its
- * frame encoder on WAL (623-648 against 480-530 MiB/s on a 16 MiB pgbench segment in 1 MiB pieces);
- * the frame around it is 15 bytes. A block that would not shrink is stored as it is (the size word's
- * high bit), as the format allows.
+ * compressFrame() of buffer[0, length) for a writer that reuses its buffers: resolves to the frame and
+ * the buffer to use next. For lz4 `buffer`'s memory is handed to a worker and comes back holding the
+ * frame, so `buffer` itself must not be used again; make it with frameBuffer() (a whole ArrayBuffer
+ * with room for the frame around the data), else it is copied.
  */
-async function lz4Frame(input: Buffer): Promise<Buffer> {
-  const module = await lz4();
-  if (input.length > LZ4_MAX_BLOCK) return module.compressFrame(input);
-  const block = (await module.compress(input)).subarray(4); // after its length prefix
-  const stored = block.length >= input.length;
-  const body = stored ? input : block;
-  const blockBytes = input.length === 0 ? 0 : 4 + body.length; // no input: no block at all
-  const frame = Buffer.allocUnsafe(LZ4_FRAME_HEADER.length + blockBytes + 4);
-  LZ4_FRAME_HEADER.copy(frame, 0);
-  if (blockBytes > 0) {
-    frame.writeUInt32LE((stored ? (body.length | 0x80000000) : body.length) >>> 0, LZ4_FRAME_HEADER.length);
-    body.copy(frame, LZ4_FRAME_HEADER.length + 4);
+export async function compressFrameBuffer(compression: Compression, buffer: Buffer, length: number): Promise<{ frame: Buffer; spare: Buffer }> {
+  if (compression.method === 'lz4' && buffer.byteOffset === 0 && buffer.byteLength === buffer.buffer.byteLength && buffer.buffer instanceof ArrayBuffer) {
+    const frame = await (await lz4Workers()).compress(buffer.buffer, length);
+    return { frame: Buffer.from(frame.buffer, 0, frame.length), spare: Buffer.from(frame.buffer) };
   }
-  frame.writeUInt32LE(0, frame.length - 4); // end mark
-  return frame;
+  const frame = await compressFrame(compression, buffer.subarray(0, length));
+  return { frame, spare: buffer };
+}
+
+/** A buffer for up to `inputBytes` of a frame that compressFrameBuffer() can hand to a worker (room for the frame around the data). */
+export function frameBuffer(inputBytes: number): Buffer {
+  return Buffer.from(new ArrayBuffer(inputBytes + LZ4_FRAME_OVERHEAD + 4 * Math.max(1, Math.ceil(inputBytes / (4 << 20)))));
 }
 
 /**

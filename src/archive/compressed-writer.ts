@@ -1,29 +1,31 @@
 /**
  * A segment written compressed (NAME.gz.partial etc., renamed to NAME.gz when complete). WAL is
- * gathered into frames of FRAME_BYTES; each frame is compressed on the thread pool while the next one
- * fills (up to MAX_FRAMES_IN_FLIGHT at once, then write() makes the receiver wait: memory stays flat)
- * and frames are appended to the file in order. A sync also closes the frame being filled, so what is
+ * gathered into frames of FRAME_BYTES; each frame is compressed off the event loop (gzip and zstd on
+ * libuv's thread pool, lz4 on its worker threads, codec.ts) while the next one fills (up to
+ * MAX_FRAMES_IN_FLIGHT at once, then write() makes the receiver wait: memory stays flat) and frames
+ * are appended to the file in order. A sync also closes the frame being filled, so what is
  * durable is always whole frames: a decodable prefix of the segment, whatever moment a crash picks.
  */
 import * as fs from 'node:fs';
 import { promisify } from 'node:util';
 import type { CloseMode, WalSegmentWriter } from './sink.js';
-import { type Compression, compressFrame } from './codec.js';
+import { type Compression, compressFrameBuffer, frameBuffer } from './codec.js';
 
 const fdatasync = promisify(fs.fdatasync);
 const closeFd = promisify(fs.close);
 
 /** Uncompressed bytes per frame: large enough that frame headers and a fresh dictionary cost little. */
 export const FRAME_BYTES = 1 << 20;
-/** Frames being compressed at once (libuv's thread pool has 4 threads). */
+/** Frames being compressed at once (libuv's thread pool has 4 threads; lz4's workers queue theirs). */
 const MAX_FRAMES_IN_FLIGHT = 4;
 
 /**
- * Frame buffers handed back once compressed, for the next frame of any segment: a new 1 MiB buffer per
- * frame is memory outside V8's heap that a garbage collection returns only much later.
+ * Frame buffers handed back once their frame is in the file, for the next frame of any segment: a new
+ * 1 MiB buffer per frame is memory outside V8's heap that a garbage collection returns only much
+ * later. For lz4 the buffer given back is the one that carried the frame back from its worker.
  */
 const spareFrames: Buffer[] = [];
-const takeFrameBuffer = () => spareFrames.pop() ?? Buffer.allocUnsafe(FRAME_BYTES);
+const takeFrameBuffer = () => spareFrames.pop() ?? frameBuffer(FRAME_BYTES);
 const giveFrameBuffer = (buffer: Buffer) => { if (spareFrames.length < MAX_FRAMES_IN_FLIGHT * 2) spareFrames.push(buffer); };
 
 /** What the writer needs of its archive. */
@@ -106,12 +108,13 @@ export class CompressedSegmentWriter implements WalSegmentWriter {
     this.staging = takeFrameBuffer();
     this.staged = 0;
     this.framesInFlight++;
-    const compressed = compressFrame(this.compression, buffer.subarray(0, inputLength));
-    compressed.then(() => giveFrameBuffer(buffer), () => {}); // errors are reported through the chain below
+    // lz4 hands the buffer to a worker, which gives it back holding the frame (`spare`).
+    const compressed = compressFrameBuffer(this.compression, buffer, inputLength);
+    compressed.catch(() => {}); // reported through the chain below
     this.appendChain = this.appendChain.then(async () => {
       try {
         if (this.failure) return;
-        const frame = await compressed;
+        const { frame, spare } = await compressed;
         // A write into the page cache of a frame (a fraction of 1 MiB) takes microseconds: done here,
         // it leaves the thread pool to the compressors and the syncs.
         for (let done = 0; done < frame.length;) {
@@ -119,6 +122,7 @@ export class CompressedSegmentWriter implements WalSegmentWriter {
         }
         this.filePosition += frame.length;
         this.inFile += inputLength;
+        giveFrameBuffer(spare);
       } catch (err) {
         this.failure ??= this.host.ioError('write', this.current, err);
       } finally {

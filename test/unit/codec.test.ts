@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type CompressionMethod, compressFrame, decodeFrames, decompressFile, parseCompression } from '../../src/archive/codec.js';
+import { type CompressionMethod, compressFrame, compressFrameBuffer, decodeFrames, decompressFile, frameBuffer, parseCompression } from '../../src/archive/codec.js';
 import { DirectorySink } from '../../src/archive/directory.js';
 import { FRAME_BYTES } from '../../src/archive/compressed-writer.js';
 import { restoreWalFile } from '../../src/restore.js';
@@ -85,6 +85,40 @@ describe.each(METHODS)('$method frames', ({ method, suffix, cli }) => {
       if (cut > frames[0]!.length) expect(result.error).toBeTruthy();
     }
     await expect(decompressFile(`${SEGMENT}${suffix}`, whole.subarray(0, whole.length - 1))).rejects.toThrow(/could not decompress/);
+  });
+});
+
+describe('lz4 (liblz4 as WebAssembly on worker threads)', () => {
+  it('an input past one 4 MiB block becomes a frame of several blocks that lz4 -d decodes', async () => {
+    const data = Buffer.concat([walLike(5 * MB, 17), randomBytes(3 * MB), walLike(1 * MB, 19)]); // a stored block in the middle
+    const frame = await compressFrame({ method: 'lz4' }, data);
+    const file = path.join(tempDir(), `${SEGMENT}.lz4`);
+    writeFileSync(file, frame);
+    expect(execFileSync('lz4', ['-dc', file], { maxBuffer: 16 * MB }).equals(data)).toBe(true);
+    expect(frame.length).toBeLessThan(data.length);
+  });
+
+  it('compressFrameBuffer hands the buffer to a worker and gets it back holding the frame', async () => {
+    const data = walLike(FRAME_BYTES, 23);
+    const buffer = frameBuffer(FRAME_BYTES);
+    data.copy(buffer);
+    const { frame, spare } = await compressFrameBuffer({ method: 'lz4' }, buffer, data.length);
+    expect(buffer.length).toBe(0); // transferred: detached here
+    expect(frame.buffer).toBe(spare.buffer); // the frame is in the buffer given back
+    expect(spare.length).toBeGreaterThanOrEqual(FRAME_BYTES);
+    expect((await decompressFile(`${SEGMENT}.lz4`, Buffer.from(frame))).equals(data)).toBe(true);
+    // Incompressible: stored, and still in the same buffer (frameBuffer leaves room for the frame around it).
+    const noise = randomBytes(FRAME_BYTES);
+    noise.copy(spare);
+    const again = await compressFrameBuffer({ method: 'lz4' }, spare, noise.length);
+    expect(again.frame.length).toBe(noise.length + 15);
+    expect((await decompressFile(`${SEGMENT}.lz4`, Buffer.from(again.frame))).equals(noise)).toBe(true);
+  });
+
+  it('many frames at once come back in order of their own inputs', async () => {
+    const parts = Array.from({ length: 12 }, (_, i) => walLike(100_000 + i * 1000, i + 1));
+    const frames = await Promise.all(parts.map((p) => compressFrame({ method: 'lz4' }, p)));
+    for (const [i, frame] of frames.entries()) expect((await decompressFile(`${SEGMENT}.lz4`, frame)).equals(parts[i]!)).toBe(true);
   });
 });
 
