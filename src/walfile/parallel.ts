@@ -8,10 +8,9 @@
  * timeline switch point in the segment, a record spanning the whole segment, a boundary XLOG_SWITCH)
  * is walked again on the main thread from the chain, so results are identical to the serial walk's.
  */
-import { promises as fs, closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { decompressFile } from '../archive/codec.js';
 import { crc32cRange } from './crc32c.js';
 import { RECORD_CRC_OFFSET, RECORD_HEADER, RM_XLOG_ID, XLOG_SWITCH, XLP_FIRST_IS_CONTRECORD, XLP_FIRST_IS_OVERWRITE_CONTRECORD, XLR_INFO_MASK, u32, u64 } from './format.js';
 import { type ChainState, type SegmentHead, type WalkContext, walkSegment } from './walker.js';
@@ -44,51 +43,55 @@ export interface WalkTaskResult {
   head?: SegmentHead;
 }
 
-let scratch: Buffer | null = null;
+/** Two read buffers, reused from task to task: one being walked while the next file is read into the other. */
+const scratch: [Buffer | null, Buffer | null] = [null, null];
+let nextScratch = 0;
 
-/** Read a segment file: an uncompressed one into a buffer reused from call to call (valid until the next call). */
-async function readInto(file: string, fileName: string): Promise<Buffer> {
+/**
+ * Read a segment file: an uncompressed one into one of the two reused buffers (valid until the read
+ * after next), asynchronously (on libuv's thread pool), so a worker reads its next file while it walks
+ * this one; a compressed one is decompressed.
+ */
+async function readSegmentFile(file: string, fileName: string): Promise<Buffer> {
+  let raw: Buffer;
   if (/\.(gz|lz4|zst)(\.partial)?$/.test(fileName)) {
-    let raw: Buffer;
     try {
       raw = await fs.readFile(file);
     } catch (err) {
       throw new Error(`cannot be read: ${(err as Error).message}`);
     }
     try {
+      const { decompressFile } = await import('../archive/codec.js'); // loaded only for compressed archives
       return await decompressFile(fileName, raw);
     } catch (err) {
       throw new Error(`does not decompress: ${(err as Error).message}`);
     }
   }
+  const which = nextScratch;
+  nextScratch ^= 1;
   try {
-    const fd = openSync(file, 'r');
+    const handle = await fs.open(file, 'r');
     try {
-      const size = fstatSync(fd).size;
-      if (scratch === null || scratch.length < size) scratch = Buffer.allocUnsafe(Math.max(size, 16 << 20));
+      const size = (await handle.stat()).size;
+      let buffer = scratch[which];
+      if (buffer === null || buffer.length < size) buffer = scratch[which] = Buffer.allocUnsafe(Math.max(size, 16 << 20));
       let got = 0;
       while (got < size) {
-        const n = readSync(fd, scratch, got, size - got, got);
-        if (n === 0) break;
-        got += n;
+        const { bytesRead } = await handle.read(buffer, got, size - got, got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
       }
-      return scratch.subarray(0, got);
+      return buffer.subarray(0, got);
     } finally {
-      closeSync(fd);
+      await handle.close();
     }
   } catch (err) {
     throw new Error(`cannot be read: ${(err as Error).message}`);
   }
 }
 
-/** Read and walk one segment afresh (what a worker does; also run in-process where no worker script is built). */
-export async function runWalkTask(task: WalkTask): Promise<WalkTaskResult> {
-  let data: Buffer;
-  try {
-    data = await readInto(path.join(task.directory, task.fileName), task.fileName);
-  } catch (err) {
-    return { id: task.id, error: (err as Error).message, bytes: 0, problem: null, state: null, boundaryFound: false, records: 0 };
-  }
+/** Walk one segment's bytes afresh (what a worker does with each task). */
+function walkTask(task: WalkTask, data: Buffer): WalkTaskResult {
   let records = 0;
   const ctx = {
     systemId: task.systemId, magic: task.magic, blockSize: task.blockSize,
@@ -100,6 +103,61 @@ export async function runWalkTask(task: WalkTask): Promise<WalkTaskResult> {
     id: task.id, bytes: data.length, problem: walked.problem, state: walked.state, boundaryFound: walked.boundaryFound, records,
     systemId: ctx.systemId, magic: ctx.magic, blockSize: ctx.blockSize, head: walked.head,
   };
+}
+
+const readFailed = (task: WalkTask, err: unknown): WalkTaskResult => ({ id: task.id, error: (err as Error).message, bytes: 0, problem: null, state: null, boundaryFound: false, records: 0 });
+
+/** Read and walk one segment afresh (also run in-process where no worker script is built). */
+export async function runWalkTask(task: WalkTask): Promise<WalkTaskResult> {
+  let data: Buffer;
+  try {
+    data = await readSegmentFile(path.join(task.directory, task.fileName), task.fileName);
+  } catch (err) {
+    return readFailed(task, err);
+  }
+  return walkTask(task, data);
+}
+
+/**
+ * A worker's tasks, walked in the order they come, each file read while the one before is walked
+ * (one read ahead: the walk and the disk overlap). `done` gets each result.
+ */
+export class WalkQueue {
+  private readonly tasks: { task: WalkTask; data: Promise<Buffer> | null }[] = [];
+  private running = false;
+
+  constructor(private readonly done: (result: WalkTaskResult) => void) {}
+
+  push(task: WalkTask): void {
+    this.tasks.push({ task, data: null });
+    if (!this.running) void this.run();
+  }
+
+  private read(entry: { task: WalkTask; data: Promise<Buffer> | null }): Promise<Buffer> {
+    entry.data ??= readSegmentFile(path.join(entry.task.directory, entry.task.fileName), entry.task.fileName);
+    entry.data.catch(() => {}); // reported when its turn comes
+    return entry.data;
+  }
+
+  private async run(): Promise<void> {
+    this.running = true;
+    try {
+      for (let entry = this.tasks.shift(); entry !== undefined; entry = this.tasks.shift()) {
+        let data: Buffer;
+        try {
+          data = await this.read(entry);
+        } catch (err) {
+          this.done(readFailed(entry.task, err));
+          continue;
+        }
+        const next = this.tasks[0];
+        if (next !== undefined) this.read(next); // into the other buffer, while this one is walked
+        this.done(walkTask(entry.task, data));
+      }
+    } finally {
+      this.running = false;
+    }
+  }
 }
 
 /** What joining an afresh walk to the chain gives: the chain at the segment's end, and the file to credit with the crossing record. */

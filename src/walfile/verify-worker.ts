@@ -1,13 +1,9 @@
 /**
- * A verify worker thread (parallel.ts WalkPool): reads and walks the segments it is sent, one at a
- * time, and posts each verdict back (never the segment's bytes).
+ * A verify worker thread (parallel.ts WalkPool): reads and walks the segments it is sent, in order,
+ * reading each while the one before is walked, and posts each verdict back (never the segment's bytes).
  */
 import { parentPort } from 'node:worker_threads';
-import { type WalkTask, runWalkTask } from './parallel.js';
+import { type WalkTask, WalkQueue } from './parallel.js';
 
-let queue: Promise<void> = Promise.resolve();
-parentPort!.on('message', (task: WalkTask) => {
-  queue = queue.then(async () => {
-    parentPort!.postMessage(await runWalkTask(task));
-  });
-});
+const queue = new WalkQueue((result) => parentPort!.postMessage(result));
+parentPort!.on('message', (task: WalkTask) => queue.push(task));

@@ -96,6 +96,41 @@ export interface SegmentHead {
   firstPrev: bigint | null;
 }
 
+/** What wholeRecords() passed besides where it stopped: how many records, and the offset of the last. */
+let runRecords = 0;
+let runLast = 0;
+
+/**
+ * The records from `pos` on that lie whole on the page and are sound with nothing to note: the right
+ * prev-link, CRC-32C, not past `endsAt`, not ending at `boundaryAt`, not XLOG_SWITCH. Returns the
+ * offset of the first record that is not such a one (the page's end, the end of WAL, a record that
+ * continues on the next page, one with a fault or with something to note), which the walk then
+ * takes the general way; runRecords and runLast say what was passed.
+ */
+function wholeRecords(d: Uint8Array, pos: number, pageEnd: number, prevLo: number, prevHi: number, segLo: number, segHi: number, endsAt: number, boundaryAt: number): number {
+  let records = 0;
+  let last = 0;
+  while (pos + 4 <= pageEnd) {
+    const total = u32(d, pos);
+    if (total < RECORD_HEADER || pos >= endsAt || pos + total > pageEnd) break;
+    if (u32(d, pos + 8) !== prevLo || u32(d, pos + 12) !== prevHi) break;
+    let crc = crc32cRange(d, pos + RECORD_HEADER, pos + total, 0);
+    crc = crc32cRange(d, pos, pos + RECORD_CRC_OFFSET, crc);
+    if (crc !== u32(d, pos + RECORD_CRC_OFFSET)) break;
+    const end = maxAlign(pos + total);
+    if (end > endsAt || end === boundaryAt) break;
+    if (d[pos + 17] === RM_XLOG_ID && (d[pos + 16]! & ~XLR_INFO_MASK) === XLOG_SWITCH) break;
+    records++;
+    last = pos;
+    prevLo = segLo + pos;
+    prevHi = segHi;
+    pos = end;
+  }
+  runRecords = records;
+  runLast = last;
+  return pos;
+}
+
 function copyPending(p: PendingRecord): PendingRecord {
   return { ...p, header: new Uint8Array(p.header) };
 }
@@ -250,7 +285,7 @@ export function walkSegment(input: SegmentInput, ctx: WalkContext, from: ChainSt
           let k = 0;
           if (p.got < RECORD_HEADER) {
             k = Math.min(RECORD_HEADER - p.got, n);
-            p.header.set(d.subarray(pos, pos + k), p.got);
+            for (let i = 0; i < k; i++) p.header[p.got + i] = d[pos + i]!; // a few bytes: no view to allocate
             if (p.got + k === RECORD_HEADER) {
               const problem = headerProblem(p.header, 0, p.start);
               if (problem) return fail(problem);
@@ -284,6 +319,18 @@ export function walkSegment(input: SegmentInput, ctx: WalkContext, from: ChainSt
         if (problem) return fail(problem);
         if (switched) break pages;
         continue;
+      }
+      if (prevHi >= 0) {
+        // The usual case, records that fit on the page one after another: checked by a small loop
+        // that the JIT compiles early (this function is large, and a worker walks only a few segments).
+        const next = wholeRecords(d, pos, pageEnd, prevLo, prevHi, segLo, segHi, endsAt, boundaryAt);
+        if (next !== pos) {
+          records += runRecords;
+          prevHi = segHi;
+          prevLo = segLo + runLast;
+          pos = next;
+          continue;
+        }
       }
       // A record starts here (pos is 8-aligned, so its length word is on this page).
       if (pos + 4 > pageEnd) {
