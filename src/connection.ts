@@ -1,15 +1,17 @@
 /**
- * One replication connection: connect and authenticate through `pg` (SCRAM, MD5, TLS), run
- * replication commands over the simple query protocol, and carry the copy-both stream.
+ * One connection to the server: open it (TCP or Unix socket, TLS per sslmode, the start-up and
+ * authentication of protocol/startup.ts: trust, password, MD5, SCRAM-SHA-256), run replication or SQL
+ * commands over the simple query protocol, and carry the copy-both stream. No `pg`: its start-up cost
+ * (~15 MiB and ~17 ms per process on Node 20) was all walstream used it for.
  * The connection knows nothing of files; the receiver decides what the bytes mean.
  */
-import { endPgLoad } from './pg-load.js'; // before pg: see pg-load.ts
-import pg from 'pg';
 import * as net from 'node:net';
+import * as tls from 'node:tls';
+import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { PgError, WalstreamError, joinLines } from './errors.js';
-import { type ConnectionTarget, describeTarget, sslFallbackOrder, toPgClientConfig } from './conninfo.js';
-import { isSslRefusal } from './conninfo/tls.js';
+import { type ConnectionTarget, describeTarget, isUnixSocketHost, sslFallbackOrder } from './conninfo.js';
+import { isSslRefusal, noPasswordError } from './conninfo/tls.js';
 import {
   type SlotPosition, type SystemIdentity, type TimelineEnd, type TimelineHistoryFile,
   createSlotCommand, decodeIdentifySystem, decodeReadReplicationSlot, decodeTimelineEnd,
@@ -17,13 +19,12 @@ import {
 } from './protocol/commands.js';
 import { parseSizeSetting } from './lsn.js';
 import { FrameReader } from './protocol/framing.js';
+import { StartupExchange, StartupFramer, encodeSslRequest, encodeStartupMessage, encodeTerminate } from './protocol/startup.js';
 import { type ByteTransport, socketTransport } from './transport.js';
 import {
   Backend, type FieldDescription, columnValue, encodeCopyData, encodeCopyDone, encodeQuery, writeCopyData,
   parseDataRow, parseErrorFields, parseRowDescription,
 } from './protocol/backend.js';
-
-endPgLoad();
 
 type Row = Record<string, unknown>;
 
@@ -82,23 +83,23 @@ class ResultCollector {
   }
 }
 
-/** Turn what `pg` throws into a PgError (server said it) or a WalstreamError (client side), one line each. */
+/** Turn a start-up or socket failure into a PgError (server said it) or a WalstreamError (client side), one line each. */
 export function toWalstreamError(err: unknown, context: string): Error {
   if (err instanceof PgError || err instanceof WalstreamError) return err;
-  const e = err as { code?: string; message?: string; detail?: string; hint?: string; severity?: string; routine?: string };
+  const e = err as { code?: string; message?: string; detail?: string; hint?: string; severity?: string };
   if (e && typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code) && e.severity) {
     return new PgError({ message: e.message ?? 'server error', code: e.code, severity: e.severity, detail: e.detail, hint: e.hint });
   }
-  const message = e?.message ?? String(err);
+  const message = joinLines(e?.message ?? String(err));
   return new WalstreamError('CONNECT_FAILED', `${context}: ${message}`, { cause: err });
 }
 
 /**
- * A plain TCP socket that reads into two reused buffers in turn (net.Socket's `onread`, whose buffer
- * function Node calls once per read), so streaming makes no garbage per read and memory stays flat,
- * and a read's bytes stay valid while the next read arrives (see ByteTransport.start). Until `deliver` is replaced, reads are copied and emitted as
- * 'data' for pg's startup and authentication; afterwards they go straight to the frame reader.
- * TLS sockets are left to pg: the TLS layer reads the socket itself.
+ * A socket that reads into two reused buffers in turn (net.Socket's `onread`, whose buffer function
+ * Node calls once per read), so streaming makes no garbage per read and memory stays flat, and a
+ * read's bytes stay valid while the next read arrives (see ByteTransport.start). Reads go to
+ * `deliver`: the SSL answer and start-up first, then the frame reader. Over TLS the TLS layer takes
+ * the socket's reads itself (tls.connect over this socket) and delivers decrypted 'data' events.
  */
 interface ReusingSocket {
   socket: net.Socket;
@@ -110,24 +111,16 @@ const READ_BUFFER_SIZE = 256 * 1024;
 function reusingSocket(): ReusingSocket {
   const holder = {} as ReusingSocket;
   // `onread` is accepted by the constructor since Node 15 (docs: net.Socket options); @types/node 20 lacks it.
-  const buffers = [Buffer.allocUnsafe(READ_BUFFER_SIZE), Buffer.allocUnsafe(READ_BUFFER_SIZE)];
+  const buffers: Buffer[] = [];
   let turn = 0;
   const options = {
     onread: {
-      buffer: () => buffers[turn++ & 1],
+      buffer: () => (buffers[turn++ & 1] ??= Buffer.allocUnsafe(READ_BUFFER_SIZE)),
       callback: (bytes: number, buffer: Uint8Array) => holder.deliver(Buffer.from(buffer.buffer, buffer.byteOffset, bytes)),
     },
   } as net.SocketConstructorOpts;
   holder.socket = new net.Socket(options);
-  holder.deliver = (view) => {
-    try {
-      holder.socket.emit('data', Buffer.from(view));
-    } catch (err) {
-      // pg's start-up parser throws on what it cannot read (an unknown authentication request, a
-      // truncated message): a clear one-line failure of this connection, not an uncaught exception.
-      holder.socket.destroy(new WalstreamError('PROTOCOL', `the server sent a start-up message walstream cannot read (${joinLines((err as Error)?.message ?? String(err))})`));
-    }
-  };
+  holder.deliver = () => {};
   return holder;
 }
 
@@ -207,42 +200,34 @@ export class ReplicationConnection {
   /**
    * Connect to one target, trying TLS and plain in the order its sslmode asks (libpq's prefer/allow).
    * Rejects with PgError for the server's refusals (authentication, pg_hba.conf, not a replication role)
-   * and WalstreamError('CONNECT_FAILED') when the host cannot be reached.
+   * and WalstreamError('CONNECT_FAILED') when the host cannot be reached. With `sql`, the connection is
+   * a normal database connection (SQL, not replication commands).
    */
   static async open(target: ConnectionTarget, options: OpenOptions = {}): Promise<ReplicationConnection> {
     const attempts = sslFallbackOrder(target);
-    const { signal, timeoutMs = 0 } = options;
+    const { signal } = options;
     let lastError: unknown;
-    for (const ssl of attempts) {
+    for (let i = 0; i < attempts.length; i++) {
       if (signal?.aborted) throw stoppedError();
-      const reusing = ssl === false ? reusingSocket() : null;
-      const base = toPgClientConfig(target);
-      // No connect_timeout given: the dead-peer timeout bounds start-up too (a server that accepts the
-      // TCP connection and then says nothing would otherwise hold walstream forever).
-      if (!base.connectionTimeoutMillis && timeoutMs > 0) base.connectionTimeoutMillis = timeoutMs;
-      const config = { ...base, ssl, replication: 'true', ...(reusing ? { stream: () => reusing.socket } : {}) } as pg.ClientConfig & { replication: string };
-      const client = new pg.Client(config);
-      client.on('error', () => { /* handled through the failing call */ });
-      // A stop request during start-up ends it at once: pg has no cancellation, so the socket goes.
-      const onAbort = () => (client as unknown as { connection: { stream: Duplex } }).connection.stream.destroy();
-      signal?.addEventListener('abort', onAbort);
+      const ssl = attempts[i]!;
+      const state = { plainOnSameSocket: false };
       try {
-        await client.connect();
-        if (signal?.aborted) throw stoppedError();
-        const transport = clientTransport(client, reusing);
-        return new ReplicationConnection(options.wrapTransport ? options.wrapTransport(transport) : transport, describeTarget(target), { commandTimeoutMs: options.timeoutMs ?? 0 });
-      } catch (err) {
+        // prefer: a server that answers the SSLRequest with 'N' gets the start-up in plain on the same
+        // connection, as libpq does (no second connection for a server without TLS).
+        const started = await startUp(target, ssl, { ...options, plainAfterRefusal: ssl !== false && attempts[i + 1] === false, state });
         if (signal?.aborted) {
-          onAbort();
+          started.stream.destroy();
           throw stoppedError();
         }
+        const transport = startedTransport(started);
+        return new ReplicationConnection(options.wrapTransport ? options.wrapTransport(transport) : transport, describeTarget(target), { commandTimeoutMs: options.timeoutMs ?? 0 });
+      } catch (err) {
+        if (signal?.aborted) throw stoppedError();
         lastError = err;
-        await endWithin(client, CLOSE_GRACE_MS);
+        if (state.plainOnSameSocket) i++; // the plain attempt has just been made
         // Only an SSL negotiation refusal moves on to the next attempt (as libpq does for prefer/allow),
-        // recognised by pg's and Node's own fixed texts and codes, never the server's translated words.
+        // recognised by fixed texts and codes (see isSslRefusal), never the server's translated words.
         if (!isSslRefusal(err)) break;
-      } finally {
-        signal?.removeEventListener('abort', onAbort);
       }
     }
     const error = toWalstreamError(lastError, `could not connect to ${describeTarget(target)}`);
@@ -444,6 +429,11 @@ export interface OpenOptions {
   timeoutMs?: number;
   /** Wrap the authenticated transport (e.g. to record a transcript of the session for fixtures/). */
   wrapTransport?: (transport: ByteTransport) => ByteTransport;
+  /**
+   * A normal database connection to `database` instead of a physical replication one (slot-probe's
+   * SQL), named `applicationName` in pg_stat_activity.
+   */
+  sql?: { database: string; applicationName: string };
 }
 
 /** How long a goodbye (Terminate) may take before the socket is destroyed instead. */
@@ -453,30 +443,180 @@ function stoppedError(): WalstreamError {
   return new WalstreamError('STOPPED', 'stopped while connecting');
 }
 
-/** The transport over the socket of an authenticated pg client. */
-function clientTransport(client: pg.Client, reusing: ReusingSocket | null): ByteTransport {
-  const stream = (client as unknown as { connection: { stream: Duplex } }).connection.stream;
-  return socketTransport(stream, {
-    directWrites: reusing !== null,
-    setReader: reusing ? (deliver) => { reusing.deliver = deliver; } : undefined,
-    end: () => endWithin(client, CLOSE_GRACE_MS),
-    onClientError: (listener) => client.on('error', listener),
+/**
+ * The texts of an SSLRequest refused: the server answered 'N', or something other than 'S'. The same
+ * words node-postgres used, which isSslRefusal() recognises (fixed English, whatever lc_messages).
+ */
+const SSL_NOT_SUPPORTED = 'The server does not support SSL connections';
+const SSL_ERROR = 'There was an error establishing an SSL connection';
+
+/** A connection through start-up: the stream, its reusing socket unless TLS, what followed ReadyForQuery. */
+interface Started {
+  stream: net.Socket | tls.TLSSocket;
+  reusing: ReusingSocket | null;
+  /** Bytes read after ReadyForQuery and before the transport took over (normally none). */
+  takeLeftover: () => Buffer | null;
+}
+
+/**
+ * One connection attempt: connect (TCP, or the socket file in a Unix-socket directory), negotiate TLS
+ * when `ssl` is given (SSLRequest, then tls.connect over the socket with conninfo/tls.ts's options),
+ * send the StartupMessage and authenticate, until ReadyForQuery. The whole attempt is bounded by
+ * connect_timeout, else by `timeoutMs`; a stop request destroys the socket at once.
+ */
+function startUp(
+  target: ConnectionTarget,
+  ssl: false | TlsConnectionOptions,
+  options: OpenOptions & { plainAfterRefusal: boolean; state: { plainOnSameSocket: boolean } },
+): Promise<Started> {
+  const limitMs = target.connectTimeoutSeconds !== undefined ? target.connectTimeoutSeconds * 1000 : (options.timeoutMs ?? 0);
+  const parameters: Record<string, string> = options.sql
+    ? { user: target.user, database: options.sql.database }
+    : { user: target.user, database: target.database ?? target.user };
+  const applicationName = options.sql ? options.sql.applicationName : target.applicationName;
+  if (applicationName) parameters.application_name = applicationName;
+  if (!options.sql) parameters.replication = 'true';
+  const exchange = new StartupExchange({ user: target.user, password: target.password, noPassword: () => noPasswordError(target) });
+  const framer = new StartupFramer();
+
+  return new Promise<Started>((resolve, reject) => {
+    const holder = reusingSocket();
+    const socket = holder.socket;
+    let stream: net.Socket | tls.TLSSocket = socket;
+    let secure: tls.TLSSocket | null = null;
+    let settled = false;
+    let timer: NodeJS.Timeout | undefined;
+    const leftover: Buffer[] = [];
+
+    const cleanup = () => {
+      settled = true;
+      if (timer) clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
+    };
+    const fail = (err: unknown) => {
+      if (settled) return;
+      cleanup();
+      secure?.destroy();
+      socket.destroy();
+      reject(err);
+    };
+    const onAbort = () => fail(stoppedError());
+    const onClose = () => fail(new Error('the server closed the connection during start-up'));
+    options.signal?.addEventListener('abort', onAbort);
+    if (limitMs > 0) timer = setTimeout(() => fail(new Error(`timeout expired (${Math.round(limitMs / 1000)} s)`)), limitMs);
+
+    const onData = (chunk: Buffer) => {
+      if (settled) {
+        leftover.push(Buffer.from(chunk)); // read before the transport took over: kept for it
+        return;
+      }
+      try {
+        const done = framer.push(chunk, (type, body) => {
+          const reply = exchange.receive(type, body);
+          if (reply) stream.write(reply);
+          return exchange.done;
+        });
+        if (done) finish();
+      } catch (err) {
+        fail(err);
+      }
+    };
+    const finish = () => {
+      cleanup();
+      const rest = framer.rest();
+      if (rest.length > 0) leftover.push(Buffer.from(rest));
+      stream.removeListener('close', onClose);
+      stream.removeListener('error', fail);
+      // Until the transport listens: an error is kept from being an uncaught exception, its close reported by the transport.
+      stream.on('error', () => {});
+      resolve({
+        stream,
+        reusing: secure ? null : holder,
+        takeLeftover: () => (leftover.length === 0 ? null : Buffer.concat(leftover.splice(0))),
+      });
+    };
+    const sendStartup = () => {
+      if (secure) secure.on('data', onData);
+      else holder.deliver = onData;
+      stream.write(encodeStartupMessage(parameters));
+    };
+    const onSslAnswer = (view: Buffer) => {
+      holder.deliver = () => fail(new WalstreamError('PROTOCOL', 'the server sent unencrypted data after agreeing to TLS'));
+      // More than the one byte: libpq refuses unencrypted bytes after the answer (CVE-2021-23222).
+      if (view.length !== 1) return void fail(new WalstreamError('PROTOCOL', `the server answered the SSLRequest with ${view.length} bytes, expected 1`));
+      if (view[0] === 0x53 /* 'S' */) return void upgrade(ssl as TlsConnectionOptions);
+      if (view[0] === 0x4e /* 'N' */ && options.plainAfterRefusal) {
+        options.state.plainOnSameSocket = true;
+        return void sendStartup();
+      }
+      fail(new Error(view[0] === 0x4e ? SSL_NOT_SUPPORTED : SSL_ERROR));
+    };
+    const upgrade = (tlsOptions: TlsConnectionOptions) => {
+      socket.removeListener('close', onClose);
+      const host = target.host;
+      try {
+        secure = tls.connect({
+          ...tlsOptions,
+          socket,
+          host, // what the certificate's identity is checked against when there is no servername (an IP address)
+          // SNI for a host name, never for an IP address (RFC 6066), as libpq's sslsni=1 and pg did.
+          ...(net.isIP(host) === 0 && tlsOptions.servername === undefined ? { servername: host } : {}),
+        });
+      } catch (err) {
+        return void fail(err);
+      }
+      stream = secure;
+      secure.on('error', fail);
+      secure.on('close', onClose);
+      secure.once('secureConnect', sendStartup);
+    };
+
+    const unix = isUnixSocketHost(target.host);
+    socket.on('error', fail);
+    socket.on('close', onClose);
+    socket.once('connect', () => {
+      socket.setNoDelay(true);
+      if (!unix) socket.setKeepAlive(true, 0); // libpq's keepalives=1 default
+      if (ssl === false) return sendStartup();
+      holder.deliver = onSslAnswer;
+      socket.write(encodeSslRequest());
+    });
+    try {
+      if (unix) socket.connect({ path: `${target.host}/.s.PGSQL.${target.port}` });
+      else socket.connect({ port: target.port, host: target.host });
+    } catch (err) {
+      fail(err);
+    }
   });
 }
 
-/** client.end(), but a peer that does not close its side within `ms` gets its socket destroyed. */
-async function endWithin(client: pg.Client, ms: number): Promise<void> {
+/** The transport over a started connection's socket. */
+function startedTransport(started: Started): ByteTransport {
+  const { stream, reusing } = started;
+  return socketTransport(stream, {
+    directWrites: reusing !== null,
+    setReader: reusing ? (deliver) => { reusing.deliver = deliver; } : undefined,
+    leftover: started.takeLeftover,
+    end: () => endWithin(stream, CLOSE_GRACE_MS),
+  });
+}
+
+/** Say goodbye (Terminate) and close; a peer that does not close its side within `ms` gets its socket destroyed. */
+async function endWithin(stream: Duplex, ms: number): Promise<void> {
+  if (stream.destroyed) return;
   let timer: NodeJS.Timeout | undefined;
-  const stream = (client as unknown as { connection?: { stream?: Duplex } }).connection?.stream;
-  await Promise.race([
-    client.end().catch(() => {}),
-    new Promise<void>((resolve) => {
-      timer = setTimeout(() => {
-        stream?.destroy();
-        resolve();
-      }, ms);
-      timer.unref();
-    }),
-  ]);
+  await new Promise<void>((resolve) => {
+    stream.once('close', () => resolve());
+    timer = setTimeout(() => {
+      stream.destroy();
+      resolve();
+    }, ms);
+    timer.unref();
+    try {
+      stream.end(encodeTerminate());
+    } catch {
+      stream.destroy();
+    }
+  });
   clearTimeout(timer);
 }

@@ -12,4 +12,4 @@ export { DEFAULT_APPLICATION_NAME, DEFAULT_PORT, DEFAULT_SOCKET_DIR, isUnixSocke
 export { parseConnectionString, redactConnectionString } from './conninfo/parse.js';
 export { lookupPgpass } from './conninfo/pgpass.js';
 export { type ConnectionOptions, type ConnectionTarget, describeTarget, resolveTargets, type SslMode, targetsFor } from './conninfo/resolve.js';
-export { sslFallbackOrder, toPgClientConfig } from './conninfo/tls.js';
+export { noPasswordError, sslFallbackOrder } from './conninfo/tls.js';

@@ -6,10 +6,9 @@
  * PostgreSQL 11+, which no replication command does for a physical slot). The role needs a pg_hba.conf
  * line for a normal database connection (the database is the connection's dbname, else `postgres`).
  */
-import { toWalstreamError } from './connection.js'; // before pg (connection.ts loads it the fast way)
-import pg from 'pg';
-import { type ConnectionTarget, describeTarget, sslFallbackOrder, toPgClientConfig } from './conninfo.js';
-import { isSslRefusal } from './conninfo/tls.js';
+import { ReplicationConnection, toWalstreamError } from './connection.js';
+import { type ConnectionTarget, describeTarget } from './conninfo.js';
+import { WalstreamError } from './errors.js';
 import { formatLsn, parseLsn } from './lsn.js';
 
 /** One look at a slot and the server's position. */
@@ -32,59 +31,68 @@ export interface SlotReport {
 
 const SERVER_LSN = `CASE WHEN pg_is_in_recovery() THEN COALESCE(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()) ELSE pg_current_wal_lsn() END`;
 
-const PROBE_SQL = `SELECT (${SERVER_LSN})::text AS server_lsn, s.slot_name IS NOT NULL AS exists, s.slot_type, coalesce(s.active, false) AS active,
+/** A string literal for SQL, safe whatever standard_conforming_strings says (libpq's PQescapeLiteral). */
+export function quoteLiteral(value: string): string {
+  if (value.includes('\0')) throw new WalstreamError('BAD_OPTION', 'a value sent in SQL contains a zero byte');
+  const quoted = `'${value.replace(/'/g, "''").replace(/\\/g, '\\\\')}'`;
+  return value.includes("\\") ? `E${quoted}` : quoted;
+}
+
+function probeSql(slot: string): string {
+  return `SELECT (${SERVER_LSN})::text AS server_lsn, s.slot_name IS NOT NULL AS exists, s.slot_type, coalesce(s.active, false) AS active,
   s.restart_lsn::text AS restart_lsn, s.wal_status
-  FROM (SELECT 1) AS one LEFT JOIN pg_replication_slots s ON s.slot_name = $1`;
+  FROM (SELECT 1) AS one LEFT JOIN pg_replication_slots s ON s.slot_name = ${quoteLiteral(slot)}`;
+}
+
+/** The part of a connection the SQL here needs: one simple query, rows as objects (text values). */
+export interface SqlClient {
+  command(text: string): Promise<Array<Record<string, unknown>>>;
+}
 
 /**
- * Run `fn` on a new SQL connection to `target` (TLS and plain tried in its sslmode's order, as
- * ReplicationConnection.open does); always closed after. Errors never carry the password.
+ * Run `fn` on a new SQL connection to `target` (TLS and plain tried in its sslmode's order, the same
+ * start-up as ReplicationConnection.open, as a database connection); always closed after. Each query
+ * and the start-up (without connect_timeout) are bounded by `timeoutMs`. Errors never carry the password.
  */
-export async function withSqlClient<T>(target: ConnectionTarget, timeoutMs: number, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  let lastError: unknown;
-  for (const ssl of sslFallbackOrder(target)) {
-    const config = toPgClientConfig(target);
-    const client = new pg.Client({
-      ...config,
-      ssl,
-      database: target.database ?? 'postgres',
-      connectionTimeoutMillis: config.connectionTimeoutMillis || timeoutMs,
-      query_timeout: timeoutMs || undefined,
-      application_name: `${target.applicationName || 'walstream'} slot check`,
+export async function withSqlClient<T>(target: ConnectionTarget, timeoutMs: number, fn: (client: SqlClient) => Promise<T>): Promise<T> {
+  let conn: ReplicationConnection;
+  try {
+    conn = await ReplicationConnection.open(target, {
+      timeoutMs,
+      sql: { database: target.database ?? 'postgres', applicationName: `${target.applicationName || 'walstream'} slot check` },
     });
-    client.on('error', () => { /* reported through the failing call */ });
-    try {
-      await client.connect();
-    } catch (err) {
-      lastError = err;
-      await client.end().catch(() => {});
-      if (isSslRefusal(err)) continue;
-      break;
-    }
-    try {
-      return await fn(client);
-    } catch (err) {
-      throw toWalstreamError(err, `slot check on ${describeTarget(target)}`);
-    } finally {
-      await client.end().catch(() => {});
-    }
+  } catch (err) {
+    if (err instanceof WalstreamError && err.code === 'CONNECT_FAILED') throw new WalstreamError(err.code, `slot check: ${err.message}`, { cause: err });
+    throw err;
   }
-  throw toWalstreamError(lastError, `slot check: could not connect to ${describeTarget(target)}`);
+  try {
+    return await fn(conn);
+  } catch (err) {
+    throw toWalstreamError(err, `slot check on ${describeTarget(target)}`);
+  } finally {
+    await conn.close().catch(() => {});
+  }
+}
+
+/** A boolean column in text form ('t' / 'f'). */
+function bool(value: unknown): boolean {
+  return value === true || value === 't';
 }
 
 /** Read `slot` and the server's position over `client` (see SlotReport). */
-export async function readSlotReport(client: pg.Client, slot: string): Promise<SlotReport> {
-  const row = (await client.query(PROBE_SQL, [slot])).rows[0];
-  const serverLsn = parseLsn(row.server_lsn);
-  const restartLsn = row.restart_lsn ? parseLsn(row.restart_lsn) : null;
+export async function readSlotReport(client: SqlClient, slot: string): Promise<SlotReport> {
+  const row = (await client.command(probeSql(slot)))[0];
+  if (row === undefined) throw new WalstreamError('PROTOCOL', 'the slot check query returned no row');
+  const serverLsn = parseLsn(String(row.server_lsn));
+  const restartLsn = row.restart_lsn ? parseLsn(String(row.restart_lsn)) : null;
   return {
     slot,
     serverLsn,
-    exists: Boolean(row.exists),
-    slotType: row.slot_type ?? null,
-    active: Boolean(row.active),
+    exists: bool(row.exists),
+    slotType: (row.slot_type as string | null) ?? null,
+    active: bool(row.active),
     restartLsn,
-    walStatus: row.wal_status ?? null,
+    walStatus: (row.wal_status as string | null) ?? null,
     retainedBytes: restartLsn === null ? null : serverLsn > restartLsn ? serverLsn - restartLsn : 0n,
   };
 }
@@ -101,7 +109,8 @@ export function probeSlot(target: ConnectionTarget, slot: string, timeoutMs = 30
  */
 export async function advanceSlot(target: ConnectionTarget, slot: string, lsn: bigint, timeoutMs = 30_000): Promise<bigint> {
   return withSqlClient(target, timeoutMs, async (client) => {
-    const row = (await client.query('SELECT end_lsn::text AS end_lsn FROM pg_replication_slot_advance($1, $2::pg_lsn)', [slot, formatLsn(lsn)])).rows[0];
-    return parseLsn(row.end_lsn);
+    const row = (await client.command(`SELECT end_lsn::text AS end_lsn FROM pg_replication_slot_advance(${quoteLiteral(slot)}, ${quoteLiteral(formatLsn(lsn))}::pg_lsn)`))[0];
+    if (row === undefined) throw new WalstreamError('PROTOCOL', 'pg_replication_slot_advance returned no row');
+    return parseLsn(String(row.end_lsn));
   });
 }

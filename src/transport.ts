@@ -1,7 +1,8 @@
 /**
  * The byte pipe under a replication connection: what ReplicationConnection needs from a socket once
- * authentication is done. The real one wraps the socket `pg` connected (socketTransport); tests put a
- * recorded server transcript behind the same interface and run the whole session with no server.
+ * authentication is done. The real one wraps the socket connection.ts connected and authenticated
+ * (socketTransport); tests put a recorded server transcript behind the same interface and run the whole
+ * session with no server.
  */
 import type { Duplex } from 'node:stream';
 import { writeToSocketNow } from './socket-write.js';
@@ -31,13 +32,13 @@ export interface SocketTransportOptions {
   directWrites: boolean;
   /** Route reads from a socket that reads into one reused buffer (net.Socket `onread`); else 'data' events. */
   setReader?: (deliver: (view: Buffer) => void) => void;
-  /** The graceful close (pg's client.end, bounded). */
+  /** Bytes read before the transport started (after ReadyForQuery), delivered first; null for none. */
+  leftover?: () => Buffer | null;
+  /** The graceful close (Terminate, then end the socket; bounded). */
   end: () => Promise<void>;
-  /** Errors the owning client reports (pg's 'error' event). */
-  onClientError?: (listener: (err: Error) => void) => void;
 }
 
-/** The transport over the socket `pg` connected and authenticated (idle at ReadyForQuery, nothing buffered). */
+/** The transport over an authenticated socket (idle at ReadyForQuery). */
 export function socketTransport(stream: Duplex, options: SocketTransportOptions): ByteTransport {
   let closed = false;
   return {
@@ -48,11 +49,13 @@ export function socketTransport(stream: Duplex, options: SocketTransportOptions)
         ended = true;
         onClose(err);
       };
-      options.onClientError?.((err) => close(err));
+      stream.on('error', (err) => close(err));
       for (const listener of stream.listeners('data')) stream.removeListener('data', listener as (...args: unknown[]) => void);
+      const early = options.leftover?.() ?? null;
       if (options.setReader) options.setReader(onData); // the read buffer is reused: downstream copies what it keeps
       else stream.on('data', onData);
       stream.on('close', () => { if (!closed) close(); });
+      if (early !== null && early.length > 0) onData(early);
     },
     write(bytes) {
       if (options.directWrites && writeToSocketNow(stream, bytes, bytes.length)) return;

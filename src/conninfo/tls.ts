@@ -1,17 +1,17 @@
 /**
- * Adapting a resolved target to `pg`: the TLS options libpq would use (reading the root certificate,
- * client certificate and key files), sslFallbackOrder(), toPgClientConfig() and isSslRefusal().
+ * What connection.ts needs of a resolved target to connect: the TLS options libpq would use (reading
+ * the root certificate, client certificate and key files) in sslFallbackOrder(), noPasswordError(), and
+ * isSslRefusal() to tell when the next sslmode attempt may succeed.
  */
 import fs from 'node:fs';
 import net from 'node:net';
 import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
-import type pg from 'pg';
 import { PgError, WalstreamError } from '../errors.js';
 import { badConninfo, isUnixSocketHost } from './common.js';
-import { type ConnectionTarget, type SslMode, SSL_MODES, checkChoice, describeTarget, fileExists, nonEmpty } from './resolve.js';
+import { type ConnectionTarget, type SslMode, SSL_MODES, checkChoice, describeTarget, fileExists } from './resolve.js';
 
 // ---------------------------------------------------------------------------------------------
-// Adapting to `pg`
+// TLS options
 // ---------------------------------------------------------------------------------------------
 
 function readSslFile(file: string, what: string): Buffer {
@@ -101,29 +101,12 @@ export function sslFallbackOrder(target: ConnectionTarget | SslMode): Array<fals
 }
 
 /**
- * A `pg` ClientConfig for one target: host (a socket directory for Unix sockets, which pg supports),
- * port, user, database, application_name, connectionTimeoutMillis, keepAlive (libpq's default), and
- * ssl = the first entry of sslFallbackOrder(t). `replication` is NOT set: the caller adds it.
- * The password is the target's; when there is none, it is a function that fails the connection with
- * WalstreamError('NO_PASSWORD') if the server asks for one (like libpq's "no password supplied"),
- * which also keeps pg from reading PGPASSWORD or .pgpass on its own.
+ * The error when the server asks for a password and the target has none (libpq's "no password
+ * supplied"), naming the ways to give one. It never reads PGPASSWORD or .pgpass itself: resolveTargets did.
  */
-export function toPgClientConfig(t: ConnectionTarget): pg.ClientConfig {
-  const password = nonEmpty(t.password);
-  return {
-    host: t.host,
-    port: t.port,
-    user: t.user,
-    database: t.database ?? t.user,
-    password: password ?? (async (): Promise<string> => {
-      throw new WalstreamError('NO_PASSWORD',
-        `the server at ${describeTarget(t)} asked for a password, but none was supplied; set PGPASSWORD, add a .pgpass line (database field "replication" or "*"), or give password= in the connection string`);
-    }),
-    application_name: t.applicationName || undefined,
-    connectionTimeoutMillis: t.connectTimeoutSeconds !== undefined ? t.connectTimeoutSeconds * 1000 : 0,
-    keepAlive: true,
-    ssl: sslFallbackOrder(t)[0]!,
-  };
+export function noPasswordError(t: ConnectionTarget): WalstreamError {
+  return new WalstreamError('NO_PASSWORD',
+    `the server at ${describeTarget(t)} asked for a password, but none was supplied; set PGPASSWORD, add a .pgpass line (database field "replication" or "*"), or give password= in the connection string`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -131,9 +114,10 @@ export function toPgClientConfig(t: ConnectionTarget): pg.ClientConfig {
 // ---------------------------------------------------------------------------------------------
 
 /**
- * What `pg` (lib/connection.js, connect()) emits when the server answers the SSLRequest: 'N' gives the
- * first, any other byte (an old server's 'E', garbage) the second. They are pg's own English strings,
- * the same whatever the server's lc_messages.
+ * What connection.ts's start-up fails with when the server answers the SSLRequest: 'N' gives the first
+ * (when no plain attempt follows on the same socket), any other byte (an old server's 'E', garbage) the
+ * second. Fixed English, the same whatever the server's lc_messages, and the same words node-postgres
+ * (lib/connection.js, connect()) used.
  */
 const PG_SSL_REFUSALS: ReadonlySet<string> = new Set([
   'The server does not support SSL connections',
@@ -148,10 +132,10 @@ const PG_SSL_REFUSALS: ReadonlySet<string> = new Set([
 const TLS_DISCONNECTED = 'Client network socket disconnected before secure TLS connection was established';
 
 /**
- * True when `err` (what pg's Client.connect() rejected with) says that this connection attempt failed
+ * True when `err` (what a start-up attempt failed with) says that this connection attempt failed
  * because of its SSL choice, so that the next attempt of sslFallbackOrder() may succeed (libpq's
  * sslmode=prefer/allow). Recognised by stable signs, never by the server's translatable text:
- * - pg's refusal of the SSLRequest: the server answered 'N' (or not 'S'), see PG_SSL_REFUSALS;
+ * - the refusal of the SSLRequest: the server answered 'N' (or not 'S'), see PG_SSL_REFUSALS;
  * - a TLS handshake that failed in OpenSSL: code ERR_SSL_* or library "SSL routines" (e.g.
  *   ERR_SSL_NO_CIPHERS_AVAILABLE), or EPROTO (an OpenSSL alert met while writing, e.g. "wrong version
  *   number" when the server said 'S' and then spoke something else);
@@ -171,7 +155,7 @@ export function isSslRefusal(err: unknown): boolean {
   const code = typeof e.code === 'string' ? e.code : undefined;
   const message = typeof e.message === 'string' ? e.message : '';
   if (err instanceof WalstreamError) return false;
-  // A server's ErrorResponse (our PgError, or pg's DatabaseError: SQLSTATE and severity): only
+  // A server's ErrorResponse (our PgError, or any error with SQLSTATE and severity): only
   // pg_hba.conf's refusal.
   if (err instanceof PgError || (code !== undefined && /^[0-9A-Z]{5}$/.test(code) && typeof e.severity === 'string')) {
     return code === '28000';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   type ConnectionTarget, DEFAULT_APPLICATION_NAME, DEFAULT_SOCKET_DIR, describeTarget, lookupPgpass,
-  parseConnectionString, redactConnectionString, resolveTargets, sslFallbackOrder, toPgClientConfig,
+  noPasswordError, parseConnectionString, redactConnectionString, resolveTargets, sslFallbackOrder,
 } from '../../src/conninfo.js';
 import { WalstreamError } from '../../src/errors.js';
 
@@ -419,25 +419,17 @@ describe('describeTarget and password hiding', () => {
   });
 });
 
-describe('toPgClientConfig and sslFallbackOrder', () => {
+describe('sslFallbackOrder and noPasswordError', () => {
   function target(extra: Partial<ConnectionTarget> = {}): ConnectionTarget {
     return { host: 'db.example', port: 5432, user: 'u', database: 'd', applicationName: 'walstream', sslmode: 'prefer', ...extra };
   }
+  /** The TLS options of the first attempt (false: plain), as the start-up uses them. */
+  const firstSsl = (t: ConnectionTarget) => sslFallbackOrder(t)[0];
 
-  it('maps the target onto pg fields without replication', () => {
-    const t = target({ connectTimeoutSeconds: 5 });
-    Object.defineProperty(t, 'password', { value: 'pw', enumerable: false });
-    const c = toPgClientConfig(t);
-    expect(c).toMatchObject({ host: 'db.example', port: 5432, user: 'u', database: 'd', password: 'pw', application_name: 'walstream', connectionTimeoutMillis: 5000 });
-    expect(c).not.toHaveProperty('replication');
-    expect(c.ssl).toEqual({ rejectUnauthorized: false });
-    expect(toPgClientConfig(target()).connectionTimeoutMillis).toBe(0);
-  });
-
-  it('without a password, fails only if the server asks, with a message naming the fix', async () => {
-    const c = toPgClientConfig(target());
-    expect(typeof c.password).toBe('function');
-    await expect((c.password as () => Promise<string>)()).rejects.toMatchObject({ code: 'NO_PASSWORD', message: expect.stringContaining('PGPASSWORD') });
+  it('without a password, the error names the fix and no password', () => {
+    const err = noPasswordError(target());
+    expect(err).toMatchObject({ code: 'NO_PASSWORD', message: expect.stringContaining('PGPASSWORD') });
+    expect(err.message).toContain('host=db.example port=5432 user=u');
   });
 
   it('orders SSL attempts like libpq', () => {
@@ -448,39 +440,38 @@ describe('toPgClientConfig and sslFallbackOrder', () => {
     expect(sslFallbackOrder('verify-full')).toEqual([{ rejectUnauthorized: true }]);
     expect(sslFallbackOrder(target({ sslmode: 'prefer' }))).toEqual([{ rejectUnauthorized: false }, false]);
     expect(sslFallbackOrder(target({ sslmode: 'disable' }))).toEqual([false]);
-    expect(toPgClientConfig(target({ sslmode: 'disable' })).ssl).toBe(false);
-    expect(toPgClientConfig(target({ sslmode: 'allow' })).ssl).toBe(false);
+    expect(firstSsl(target({ sslmode: 'disable' }))).toBe(false);
+    expect(firstSsl(target({ sslmode: 'allow' }))).toBe(false);
   });
 
-  it('never uses SSL over a Unix socket (libpq), and passes the directory as pg host', () => {
+  it('never uses SSL over a Unix socket (libpq)', () => {
     const t = target({ host: '/var/run/postgresql', sslmode: 'require' });
     expect(sslFallbackOrder(t)).toEqual([false]);
-    expect(toPgClientConfig(t)).toMatchObject({ host: '/var/run/postgresql', ssl: false });
   });
 
   it('verify-ca loads the CA and skips the host name check; verify-full checks it', () => {
     const ca = writePrivate('root.crt', 'CA-PEM');
-    const vca = toPgClientConfig(target({ sslmode: 'verify-ca', sslrootcert: ca })).ssl as Record<string, unknown>;
+    const vca = firstSsl(target({ sslmode: 'verify-ca', sslrootcert: ca })) as Record<string, unknown>;
     expect(vca.ca).toEqual(Buffer.from('CA-PEM'));
     expect(vca.rejectUnauthorized).toBe(true);
     expect(typeof vca.checkServerIdentity).toBe('function');
     expect((vca.checkServerIdentity as () => unknown)()).toBeUndefined();
-    const vfull = toPgClientConfig(target({ sslmode: 'verify-full', sslrootcert: ca })).ssl as Record<string, unknown>;
+    const vfull = firstSsl(target({ sslmode: 'verify-full', sslrootcert: ca })) as Record<string, unknown>;
     expect(vfull).toEqual({ ca: Buffer.from('CA-PEM'), rejectUnauthorized: true, servername: 'db.example' });
-    const ip = toPgClientConfig(target({ host: '10.1.2.3', sslmode: 'verify-full', sslrootcert: ca })).ssl as Record<string, unknown>;
+    const ip = firstSsl(target({ host: '10.1.2.3', sslmode: 'verify-full', sslrootcert: ca })) as Record<string, unknown>;
     expect(ip).not.toHaveProperty('servername');
   });
 
   it('require verifies the chain when a root certificate file exists (libpq compatibility)', () => {
     const ca = writePrivate('root.crt', 'CA-PEM');
-    const ssl = toPgClientConfig(target({ sslmode: 'require', sslrootcert: ca })).ssl as Record<string, unknown>;
+    const ssl = firstSsl(target({ sslmode: 'require', sslrootcert: ca })) as Record<string, unknown>;
     expect(ssl).toMatchObject({ ca: Buffer.from('CA-PEM'), rejectUnauthorized: true });
     // A named root file that does not exist is ignored below verify-ca, as in libpq.
-    expect(toPgClientConfig(target({ sslmode: 'require', sslrootcert: join(dir, 'missing.crt') })).ssl).toEqual({ rejectUnauthorized: false });
+    expect(firstSsl(target({ sslmode: 'require', sslrootcert: join(dir, 'missing.crt') }))).toEqual({ rejectUnauthorized: false });
   });
 
   it('verify-* without a root certificate is a configuration error', () => {
-    expect(conninfoError(() => toPgClientConfig(target({ sslmode: 'verify-ca' }))).message).toContain('root certificate');
+    expect(conninfoError(() => firstSsl(target({ sslmode: 'verify-ca' }))).message).toContain('root certificate');
     expect(conninfoError(() => resolveTargets({ host: 'h', sslmode: 'verify-full' }, env)).message).toContain(join(dir, '.postgresql', 'root.crt'));
     expect(conninfoError(() => resolveTargets({ host: 'h', sslmode: 'verify-ca', sslrootcert: join(dir, 'x.crt') }, env)).message).toContain('does not exist');
   });
@@ -496,17 +487,17 @@ describe('toPgClientConfig and sslFallbackOrder', () => {
       sslcert: join(dir, '.postgresql', 'postgresql.crt'),
       sslkey: join(dir, '.postgresql', 'postgresql.key'),
     });
-    expect(toPgClientConfig(t!).ssl).toEqual({ ca: Buffer.from('CA'), cert: Buffer.from('CERT'), key: Buffer.from('KEY'), rejectUnauthorized: true, servername: 'h' });
+    expect(firstSsl(t!)).toEqual({ ca: Buffer.from('CA'), cert: Buffer.from('CERT'), key: Buffer.from('KEY'), rejectUnauthorized: true, servername: 'h' });
   });
 
   it('client certificates: a missing certificate is skipped; a missing or open key is an error', () => {
     const cert = writePrivate('c.crt', 'CERT');
-    expect(toPgClientConfig(target({ sslmode: 'require', sslcert: join(dir, 'none.crt'), sslkey: join(dir, 'none.key') })).ssl).toEqual({ rejectUnauthorized: false });
-    expect(conninfoError(() => toPgClientConfig(target({ sslmode: 'require', sslcert: cert, sslkey: join(dir, 'none.key') }))).message)
+    expect(firstSsl(target({ sslmode: 'require', sslcert: join(dir, 'none.crt'), sslkey: join(dir, 'none.key') }))).toEqual({ rejectUnauthorized: false });
+    expect(conninfoError(() => firstSsl(target({ sslmode: 'require', sslcert: cert, sslkey: join(dir, 'none.key') }))).message)
       .toContain('certificate present, but not private key file');
     const key = writePrivate('c.key', 'KEY', 0o644);
-    expect(conninfoError(() => toPgClientConfig(target({ sslmode: 'require', sslcert: cert, sslkey: key }))).message).toContain('group or world access');
+    expect(conninfoError(() => firstSsl(target({ sslmode: 'require', sslcert: cert, sslkey: key }))).message).toContain('group or world access');
     chmodSync(key, 0o600);
-    expect(toPgClientConfig(target({ sslmode: 'require', sslcert: cert, sslkey: key })).ssl).toEqual({ rejectUnauthorized: false, cert: Buffer.from('CERT'), key: Buffer.from('KEY') });
+    expect(firstSsl(target({ sslmode: 'require', sslcert: cert, sslkey: key }))).toEqual({ rejectUnauthorized: false, cert: Buffer.from('CERT'), key: Buffer.from('KEY') });
   });
 });

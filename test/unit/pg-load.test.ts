@@ -1,8 +1,9 @@
 /**
- * Loading the connection module (and with it `pg`) must not load Node's bundled fetch (undici): pg's
- * Cloudflare probe constructs a Response when `navigator` is absent (Node 20), ~18 ms of every
- * walstream start-up. And the stand-in `navigator` defined for that must be gone afterwards.
- * Runs in a fresh process on the built module (npm test builds first), as a user's process would.
+ * The receive path does not load `pg` (#19): walstream opens its connections itself (connection.ts,
+ * protocol/startup.ts), and `require('pg')` alone cost ~14.5 MiB of RSS and ~17 ms on Node 20, plus
+ * Node's bundled fetch (undici) that pg's Cloudflare probe loaded when `navigator` is absent. Only
+ * `walstream demo` still uses pg. Runs in a fresh process on the built modules (npm test builds
+ * first), as a user's process would.
  */
 import { describe, expect, it } from 'vitest';
 import path from 'node:path';
@@ -10,28 +11,41 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { execFileSync } from 'node:child_process';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const connectionModule = pathToFileURL(path.join(root, 'dist/connection.js')).href;
+const dist = (file: string) => JSON.stringify(pathToFileURL(path.join(root, 'dist', file)).href);
 
-function loadInFreshProcess(prelude = ''): { undici: boolean; navigator: string } {
-  const script = `${prelude}
-    await import(${JSON.stringify(connectionModule)});
-    const undici = process.moduleLoadList.some((m) => m.includes('undici'));
-    console.log(JSON.stringify({ undici, navigator: typeof navigator === 'undefined' ? 'undefined' : JSON.stringify(navigator.userAgent ?? navigator) }));`;
-  return JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }));
+interface Loaded {
+  pg: string[];
+  undici: boolean;
 }
 
-describe('loading pg', () => {
-  it('does not load undici, and leaves no navigator behind', () => {
-    const before = JSON.parse(execFileSync(process.execPath, ['-p', "JSON.stringify(typeof navigator === 'undefined' ? 'undefined' : navigator.userAgent)"], { encoding: 'utf8' }));
-    const loaded = loadInFreshProcess();
+/** Run `body` (ESM) in a fresh process, then list the pg modules in the CommonJS cache and whether undici loaded. */
+function loadedAfter(body: string): Loaded {
+  const script = `
+    import { createRequire } from 'node:module';
+    ${body}
+    const cache = Object.keys(createRequire(import.meta.url).cache);
+    const pg = cache.filter((k) => /[\\\\/]node_modules[\\\\/](pg|pg-[a-z-]+|pgpass)[\\\\/]/.test(k));
+    process.stdout.write('\\n@@loaded ' + JSON.stringify({ pg, undici: process.moduleLoadList.some((m) => m.includes('undici')) }) + '\\n');`;
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, encoding: 'utf8' });
+  const line = out.split('\n').find((l) => l.startsWith('@@loaded '));
+  expect(line, out).toBeDefined();
+  return JSON.parse(line!.slice('@@loaded '.length)) as Loaded;
+}
+
+describe('the receive path does not load pg', () => {
+  it('the connection, the slot probe and the library entry point', () => {
+    const loaded = loadedAfter(`await import(${dist('connection.js')}); await import(${dist('slot-probe.js')}); await import(${dist('index.js')});`);
+    expect(loaded.pg).toEqual([]);
     expect(loaded.undici).toBe(false);
-    // Node 20 has no navigator (and must still have none); Node 21+ keeps its own.
-    expect(loaded.navigator).toBe(before === 'undefined' ? 'undefined' : JSON.stringify(before));
   });
 
-  it('leaves a navigator that was already there alone', () => {
-    const loaded = loadInFreshProcess("globalThis.navigator ??= { userAgent: 'mine' };");
-    expect(loaded.navigator).not.toBe('undefined');
+  it('`walstream receive` (the CLI program with the receive command)', () => {
+    const loaded = loadedAfter(`const { runProgram } = await import(${dist('cli/program.js')}); await runProgram(['node', 'walstream', 'receive']); // no -D: a usage error, after the receive command's modules loaded`);
+    expect(loaded.pg).toEqual([]);
     expect(loaded.undici).toBe(false);
+  });
+
+  it('(the check itself sees pg when it is loaded)', () => {
+    expect(loadedAfter(`await import('pg');`).pg.length).toBeGreaterThan(0);
   });
 });
