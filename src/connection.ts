@@ -5,8 +5,9 @@
  * (~15 MiB and ~17 ms per process on Node 20) was all walstream used it for.
  * The connection knows nothing of files; the receiver decides what the bytes mean.
  */
+import { createRequire } from 'node:module';
 import * as net from 'node:net';
-import * as tls from 'node:tls';
+import type * as Tls from 'node:tls';
 import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { PgError, WalstreamError, joinLines } from './errors.js';
@@ -107,6 +108,15 @@ interface ReusingSocket {
 }
 
 const READ_BUFFER_SIZE = 256 * 1024;
+
+/**
+ * node:tls, loaded when a server first agrees to TLS: ~1.4 MiB of RSS that a process whose server
+ * answers the SSLRequest with 'N' (sslmode=prefer against a server without TLS) never pays.
+ */
+let tlsModule: typeof Tls | undefined;
+function loadTls(): typeof Tls {
+  return (tlsModule ??= createRequire(import.meta.url)('node:tls') as typeof Tls);
+}
 
 function reusingSocket(): ReusingSocket {
   const holder = {} as ReusingSocket;
@@ -452,7 +462,7 @@ const SSL_ERROR = 'There was an error establishing an SSL connection';
 
 /** A connection through start-up: the stream, its reusing socket unless TLS, what followed ReadyForQuery. */
 interface Started {
-  stream: net.Socket | tls.TLSSocket;
+  stream: net.Socket | Tls.TLSSocket;
   reusing: ReusingSocket | null;
   /** Bytes read after ReadyForQuery and before the transport took over (normally none). */
   takeLeftover: () => Buffer | null;
@@ -482,8 +492,8 @@ function startUp(
   return new Promise<Started>((resolve, reject) => {
     const holder = reusingSocket();
     const socket = holder.socket;
-    let stream: net.Socket | tls.TLSSocket = socket;
-    let secure: tls.TLSSocket | null = null;
+    let stream: net.Socket | Tls.TLSSocket = socket;
+    let secure: Tls.TLSSocket | null = null;
     let settled = false;
     let timer: NodeJS.Timeout | undefined;
     const leftover: Buffer[] = [];
@@ -555,7 +565,7 @@ function startUp(
       socket.removeListener('close', onClose);
       const host = target.host;
       try {
-        secure = tls.connect({
+        secure = loadTls().connect({
           ...tlsOptions,
           socket,
           host, // what the certificate's identity is checked against when there is no servername (an IP address)
