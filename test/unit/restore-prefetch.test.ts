@@ -27,6 +27,7 @@ let root: string;
 let archive: string;
 let pgwal: string;
 let spool: string;
+let node: string;
 const helpers = new Set<number>();
 
 beforeEach(async () => {
@@ -36,6 +37,7 @@ beforeEach(async () => {
   spool = defaultSpoolDir(archive);
   await mkdir(archive);
   await mkdir(pgwal);
+  node = await loggingNode();
 });
 
 afterEach(async () => {
@@ -73,12 +75,21 @@ async function archiveSegments(timeline: number, from: number, to: number, suffi
   }
 }
 
+/** A WALSTREAM_NODE that logs each Node start (its arguments, one line) before running Node. */
+async function loggingNode(): Promise<string> {
+  const script = join(root, 'node-logged');
+  await writeFile(script, `#!/bin/sh\necho "$*" >> ${JSON.stringify(join(root, 'node-runs'))}\nexec ${JSON.stringify(process.execPath)} "$@"\n`, { mode: 0o755 });
+  return script;
+}
+/** The Node starts so far, through loggingNode. */
+const nodeRuns = () => (existsSync(join(root, 'node-runs')) ? readFileSync(join(root, 'node-runs'), 'utf8').trim().split('\n') : []);
+
 /** Run bin/walstream-restore (as restore_command would), with the data directory as working directory. */
 function fast(walFile: string, ...extra: string[]): { status: number | null; stderr: string; ms: number } {
   const t = Date.now();
   const run = spawnSync(FAST, [walFile, join(pgwal, 'RECOVERYXLOG'), '-D', archive, '--prefetch-idle', '1', ...extra], {
     encoding: 'utf8',
-    env: { ...process.env, WALSTREAM_NODE: process.execPath },
+    env: { ...process.env, WALSTREAM_NODE: node },
   });
   return { status: run.status, stderr: run.stderr, ms: Date.now() - t };
 }
@@ -120,6 +131,8 @@ describe('prefetch helper', () => {
     expect(restored().equals(segment(1, 1))).toBe(true);
     await until('8 segments spooled', async () => (await spooled()).length === 8);
     const pid = helperPid()!;
+    // Started by the sh script itself, which copied segment 1 as cp would: Node ran only as the helper.
+    expect(nodeRuns()).toEqual([expect.stringMatching(/prefetch-main\.js --from-sh after 000000010000000000000001 /)]);
     expect(await spooled()).toEqual([2, 3, 4, 5, 6, 7, 8, 9].map((s) => name(1, s)));
     for (let s = 2; s <= 12; s++) {
       const run = fast(name(1, s));
@@ -142,6 +155,7 @@ describe('prefetch helper', () => {
     // The first call started the helper before decoding its own segment (the helper reads the segment
     // size from the archive) and announced the next one, so the next call waits for the helper, not Node.
     expect(existsSync(join(spool, `pending.${name(1, 2)}`)) || (await spooled()).includes(name(1, 2))).toBe(true);
+    expect(nodeRuns()).toEqual([expect.stringMatching(/prefetch-main\.js --from-sh serve 000000010000000000000001 /)]);
     await until('3 segments spooled', async () => (await spooled()).length === 3);
     expect(readFileSync(join(spool, name(1, 2))).equals(segment(1, 2))).toBe(true);
     expect(fast(name(1, 2)).status).toBe(0);
