@@ -8,10 +8,14 @@
  *   rgw_flush  the same with --flush-after-upload (the slot moves only once the bucket holds the WAL)
  *   sdk_rgw    a child process of this file: S3Client.send(PutObject) of 16 MiB buffers already in memory,
  *              4 at a time, as many as the catch-up has segments; no Content-MD5 (the SDK's plain PUT)
+ *   sdk_rgw_md5 the same PUTs as walstream makes them: Content-MD5 (precomputed) and UNSIGNED-PAYLOAD
  *   s3rver, sdk_s3rver: the same two against s3rver (run in a child process of its own)
  *
- * Ceph RGW (16.2) runs on BlueStore over a sparse file when the disk has room for everything the runs
- * write (RGW frees deleted objects only at its garbage collection, hours later), else on memstore.
+ * Ceph RGW (16.2) runs on BlueStore over a sparse file (up to 16 GiB) when the disk has room for everything
+ * the runs write (RGW frees deleted objects only at its garbage collection, hours later), else on memstore.
+ * Each run also records the CPU seconds of walstream or the SDK process, of PostgreSQL and of RGW+OSD,
+ * and how busy the whole machine was. Environment: S3_BENCH_PIN=1 (RGW on CPU 1, the rest on CPU 0),
+ * S3_BENCH_CPU_PROF=DIR (a V8 CPU profile of each walstream run).
  * MiB/s for walstream: WAL bytes / wall time of the whole process, start-up to exit, which includes the
  * spool's writes and fsyncs, reading the spool back, the MD5 of each segment and waiting for the last
  * uploads. For the SDK alone: the same bytes / the time from the first PUT to the last answer (the SDK
@@ -22,14 +26,14 @@
  *   node s3-bench.mjs put '{"endpoint":…,"accessKeyId":…}' BUCKET PREFIX COUNT CONCURRENCY SIZE [md5]
  *   node s3-bench.mjs s3rver DIR        (prints the server as JSON, stops on SIGTERM)
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync, statfsSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatLsn, parseLsn, delay } from './cluster.mjs';
-import { watchProcess } from './measure.mjs';
+import { clkTck, watchProcess } from './measure.mjs';
 
 const HERE = fileURLToPath(import.meta.url);
 const MiB = 1024 * 1024;
@@ -46,6 +50,59 @@ const stats = (values) => {
 };
 const runOrder = (list, r) => (r % 2 === 0 ? list : [...list].reverse());
 
+/**
+ * S3_BENCH_PIN=1: RGW's daemons (every thread) on CPU 1, everything else this section starts (walstream, the SDK
+ * process, PostgreSQL's postmaster and so its walsenders, s3rver) on CPU 0, as if the store ran on a machine of its
+ * own with one core. Affinity is set with taskset and put back to all CPUs at the end.
+ */
+const PIN = process.env.S3_BENCH_PIN === '1';
+const pin = (cpus, pid) => execFileSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' });
+const pinned = (file, args) => (PIN ? ['taskset', ['-c', '0', file, ...args]] : [file, args]);
+const postmasterPid = (dataDir) => Number(readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+
+/** { busy, total } jiffies of all CPUs (/proc/stat): the machine's load during a run, whoever caused it. */
+function machineCpu() {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: total - f[3] - f[4], total };
+}
+
+/**
+ * CPU seconds so far of the PostgreSQL server: the postmaster's own and reaped children's (a walsender
+ * that has exited), plus its live children's.
+ */
+function serverCpu(dataDir) {
+  try {
+    const pm = Number(readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    const fields = (pid) => { const st = readFileSync(`/proc/${pid}/stat`, 'utf8'); return st.slice(st.lastIndexOf(')') + 2).split(' '); };
+    const own = fields(pm);
+    let ticks = Number(own[11]) + Number(own[12]) + Number(own[13]) + Number(own[14]);
+    for (const name of readdirSync('/proc')) {
+      if (!/^\d+$/.test(name)) continue;
+      try {
+        const f = fields(name);
+        if (Number(f[1]) === pm) ticks += Number(f[11]) + Number(f[12]);
+      } catch { /* gone */ }
+    }
+    return ticks / clkTck();
+  } catch {
+    return NaN;
+  }
+}
+
+/** CPU seconds so far of processes `pids` (utime + stime). */
+function cpuOfPids(pids) {
+  let sum = 0;
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      sum += (Number(f[11]) + Number(f[12])) / clkTck();
+    } catch { /* gone */ }
+  }
+  return sum;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Script modes
 
@@ -56,6 +113,10 @@ async function putMode([serverJson, bucket, prefix, count, concurrency, size, md
   const { S3Client, PutObjectCommand, HeadBucketCommand } = await import('@aws-sdk/client-s3');
   const { s3ClientOptions } = await import('../../scripts/s3-servers.mjs');
   const client = new S3Client({ ...s3ClientOptions(server), maxAttempts: 3 });
+  if (md5 === 'md5') {
+    // The requests walstream makes: Content-MD5 (precomputed here) and UNSIGNED-PAYLOAD.
+    client.middlewareStack.add((next) => (args) => { args.request.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD'; return next(args); }, { step: 'build' });
+  }
   const n = Number(count);
   const c = Number(concurrency);
   const buffers = Array.from({ length: Math.min(4, n) }, () => randomFillSync(Buffer.allocUnsafe(Number(size))));
@@ -162,6 +223,14 @@ export async function benchS3(ctx) {
   const servers = {};
   const clients = {};
   let s3rverChild = null;
+  // The build is copied once (dist/, package.json, node_modules linked): a rebuild of dist/ while the section
+  // runs (other work in the same tree) cannot mix two builds within one run or between runs.
+  const distDir = path.dirname(path.dirname(ctx.cli));
+  const build = mkdtempSync(path.join(ctx.parentDir, 'walstream-bench-s3-build-'));
+  cpSync(distDir, path.join(build, 'dist'), { recursive: true });
+  cpSync(path.join(path.dirname(distDir), 'package.json'), path.join(build, 'package.json'));
+  symlinkSync(path.join(path.dirname(distDir), 'node_modules'), path.join(build, 'node_modules'));
+  const cli = path.join(build, 'dist', path.relative(distDir, ctx.cli));
   const stopAll = async () => {
     for (const c of Object.values(clients)) c.destroy();
     await s3rverChild?.stop().catch(() => undefined);
@@ -177,22 +246,38 @@ export async function benchS3(ctx) {
     const rgwSkip = rgwAvailable();
     let store = null;
     if (rgwSkip) log(`s3: RGW skipped: ${rgwSkip}`);
-    else if (bluestoreBytes < diskFree - 10 * GiB) store = 'bluestore';
+    // BlueStore on a sparse file up to 16 GiB (a 24 GiB file failed to mkfs here with EPERM); beyond, memstore.
+    else if (bluestoreBytes <= 16 * GiB && bluestoreBytes < diskFree - 10 * GiB) store = 'bluestore';
     else if (perRgw * 2.2 < os.freemem() - 4 * GiB) store = 'memstore';
     else log(`s3: RGW skipped: neither ${(bluestoreBytes / GiB).toFixed(0)} GiB of disk nor ${(perRgw * 2.2 / GiB).toFixed(0)} GiB of RAM free`);
     if (store) {
       log(`s3: starting Ceph RGW on ${store}${store === 'bluestore' ? ` (sparse ${bluestoreBytes / GiB} GiB file)` : ''}`);
-      servers.rgw = await startRgw({ store, dir: ctx.parentDir, bluestoreBytes, memstoreBytes: Math.ceil(perRgw * 1.2), timeoutMs: 120_000 });
+      const start = (kind) => startRgw({ store: kind, dir: ctx.parentDir, bluestoreBytes, memstoreBytes: Math.ceil(perRgw * 1.2), timeoutMs: 120_000 });
+      try {
+        servers.rgw = await start(store);
+      } catch (err) {
+        if (store !== 'bluestore' || perRgw * 2.2 >= os.freemem() - 4 * GiB) throw err;
+        log(`s3: RGW on BlueStore did not start (${String(err?.message ?? err).slice(0, 200)}); memstore instead`);
+        store = 'memstore';
+        servers.rgw = await start(store);
+      }
       log(`s3: RGW at ${servers.rgw.endpoint} (started in ${(Object.values(servers.rgw.timings).pop() / 1000).toFixed(1)} s)`);
     }
+    if (PIN) {
+      for (const pid of servers.rgw?.pids() ?? []) pin('1', pid);
+      pin('0', postmasterPid(cluster.dataDir));
+      log('s3: pinned: RGW on CPU 1; PostgreSQL, walstream, the SDK and s3rver on CPU 0 (S3_BENCH_PIN=1)');
+    }
     s3rverChild = await startS3rverChild(ctx.parentDir);
+    if (PIN) pin('0', s3rverChild.pid);
     servers.s3rver = s3rverChild.server;
     log(`s3: s3rver at ${servers.s3rver.endpoint} (pid ${s3rverChild.pid})`);
     for (const [k, s] of Object.entries(servers)) clients[k] = new sdk.S3Client({ ...s3ClientOptions(s), maxAttempts: 5 });
 
     const contenders = [
       { key: 'dir' },
-      ...(servers.rgw ? [{ key: 'rgw', server: 'rgw' }, { key: 'rgw_flush', server: 'rgw', flush: true }, { key: 'sdk_rgw', server: 'rgw', sdk: true }] : []),
+      ...(servers.rgw ? [{ key: 'rgw', server: 'rgw' }, { key: 'rgw_flush', server: 'rgw', flush: true }, { key: 'sdk_rgw', server: 'rgw', sdk: true },
+        { key: 'sdk_rgw_md5', server: 'rgw', sdk: true, md5: true }] : []),
       { key: 's3rver', server: 's3rver' }, { key: 'sdk_s3rver', server: 's3rver', sdk: true },
     ];
     const slots = [];
@@ -229,9 +314,12 @@ export async function benchS3(ctx) {
       const prefix = `bench-${slot.run}-${c.key}`;
       if (slot.name && slot.restart - (slot.restart % segmentSize) !== start) throw new Error(`slot ${slot.name} starts at ${formatLsn(slot.restart)}, not in the segment of ${formatLsn(start)}`);
       const dropped = ctx.dropCaches();
+      const cpu0 = machineCpu();
+      const rgwCpu0 = c.server === 'rgw' ? cpuOfPids(servers.rgw.pids()) : 0;
+      const pgCpu0 = serverCpu(cluster.dataDir);
       let record;
       if (c.sdk) {
-        const w = watchProcess(process.execPath, [HERE, 'put', JSON.stringify(server), server.bucket, prefix, String(segments), String(concurrency), String(segBytes)], { timeoutMs: 1_800_000 });
+        const w = watchProcess(...pinned(process.execPath, [HERE, 'put', JSON.stringify(server), server.bucket, prefix, String(segments), String(concurrency), String(segBytes), ...(c.md5 ? ['md5'] : [])]), { timeoutMs: 1_800_000 });
         const r = await w.done;
         if (r.code !== 0) throw new Error(`SDK PUTs to ${c.server} (run ${slot.run}) exited with ${r.code ?? r.signal}\n${r.stderr}`);
         const out = JSON.parse(r.stdout.trim().split('\n').pop());
@@ -242,14 +330,16 @@ export async function benchS3(ctx) {
         };
       } else {
         const dir = mkdtempSync(path.join(ctx.parentDir, `walstream-bench-s3-${c.key}-`));
-        const args = [ctx.cli, 'receive', '-D', dir, '-S', slot.name, '-E', formatLsn(end), '-n', '-d', cluster.conninfo(`application_name=bench_s3_${c.key}`)];
+        const args = [cli, 'receive', '-D', dir, '-S', slot.name, '-E', formatLsn(end), '-n', '-d', cluster.conninfo(`application_name=bench_s3_${c.key}`)];
         let env;
         if (server) {
           args.push('--target', `s3://${server.bucket}/${prefix}`, '--s3-endpoint', server.endpoint, '--s3-path-style', '--upload-concurrency', String(concurrency));
           if (c.flush) args.push('--flush-after-upload');
           env = { AWS_ACCESS_KEY_ID: server.accessKeyId, AWS_SECRET_ACCESS_KEY: server.secretAccessKey, AWS_REGION: server.region };
         }
-        const w = watchProcess(process.execPath, args, { env, timeoutMs: 1_800_000 });
+        // S3_BENCH_CPU_PROF=DIR: a V8 CPU profile of every walstream run there (to see where its time goes).
+        const prof = process.env.S3_BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.S3_BENCH_CPU_PROF}`, `--cpu-prof-name=${prefix}.cpuprofile`] : [];
+        const w = watchProcess(...pinned(process.execPath, [...prof, ...args]), { env, timeoutMs: 1_800_000 });
         // When the spool holds every segment (catch-up done, uploads may still run): polled every 50 ms.
         let spoolDoneSeconds;
         const t0 = performance.now();
@@ -273,6 +363,10 @@ export async function benchS3(ctx) {
           stderrTail: r.stderr.trim().split('\n').slice(-3).join('\n') || undefined,
         };
       }
+      const cpu1 = machineCpu();
+      record.machineBusy = (cpu1.busy - cpu0.busy) / Math.max(1, cpu1.total - cpu0.total);
+      if (c.server === 'rgw') record.rgwCpuSeconds = cpuOfPids(servers.rgw.pids()) - rgwCpu0;
+      if (!c.sdk) record.postgresCpuSeconds = serverCpu(cluster.dataDir) - pgCpu0;
       if (server) {
         const objects = await listPrefix(clients[c.server], sdk, server.bucket, prefix);
         const full = objects.filter((o) => o.Size === segBytes).length;
@@ -282,17 +376,19 @@ export async function benchS3(ctx) {
       }
       records.push(record);
       const extra = c.sdk ? `(process ${record.wallSeconds.toFixed(2)} s, set-up ${record.setupSeconds.toFixed(2)} s)` : `spool complete at ${record.spoolDoneSeconds?.toFixed(2) ?? '?'} s`;
-      log(`s3 run ${slot.run + 1}/${ctx.runs} ${c.key.padEnd(10)} ${(c.sdk ? record.putSeconds : record.wallSeconds).toFixed(2).padStart(6)} s ${record.mibPerSecond.toFixed(0).padStart(5)} MiB/s  ${extra}  CPU ${record.cpuSeconds.toFixed(2)} s`);
+      log(`s3 run ${slot.run + 1}/${ctx.runs} ${c.key.padEnd(10)} ${(c.sdk ? record.putSeconds : record.wallSeconds).toFixed(2).padStart(6)} s ${record.mibPerSecond.toFixed(0).padStart(5)} MiB/s  ${extra}  CPU ${record.cpuSeconds.toFixed(2)} s${record.postgresCpuSeconds !== undefined ? `, PostgreSQL ${record.postgresCpuSeconds.toFixed(2)} s` : ''}${record.rgwCpuSeconds !== undefined ? `, RGW+OSD ${record.rgwCpuSeconds.toFixed(2)} s` : ''}; machine ${(record.machineBusy * 100).toFixed(0)}% busy`);
     }
 
     const summary = summarize(records, { bytes, segments, store, servers });
-    printS3(summary, { bytes, segments, runs: ctx.runs, store, concurrency });
+    printS3(summary, { bytes, segments, runs: ctx.runs, store: `${store}${PIN ? ', pinned: RGW on CPU 1, the rest on CPU 0' : ''}`, concurrency });
     return {
       start: formatLsn(start), end: formatLsn(end), bytes, segments, generated, concurrency,
       rgw: servers.rgw ? { store, endpoint: servers.rgw.endpoint, bluestoreBytes: store === 'bluestore' ? bluestoreBytes : undefined } : { skipped: rgwSkip ?? 'no room' },
-      runs: records, summary,
+      pinned: PIN, runs: records, summary,
     };
   } finally {
+    rmSync(build, { recursive: true, force: true });
+    if (PIN) try { pin(`0-${os.cpus().length - 1}`, postmasterPid(cluster.dataDir)); } catch { /* gone */ }
     await stopAll();
     await cluster.query('drop table if exists walgen_s3_tail').catch(() => undefined);
   }
@@ -302,10 +398,14 @@ export async function benchS3(ctx) {
 function summarize(records) {
   const of = (key) => records.filter((x) => x.key === key);
   const summary = {};
-  for (const key of ['dir', 'rgw', 'rgw_flush', 'sdk_rgw', 's3rver', 'sdk_s3rver']) {
+  for (const key of ['dir', 'rgw', 'rgw_flush', 'sdk_rgw', 'sdk_rgw_md5', 's3rver', 'sdk_s3rver']) {
     const list = of(key);
     if (list.length === 0) continue;
-    const entry = { mibps: stats(list.map((x) => x.mibPerSecond)), wallSeconds: stats(list.map((x) => x.wallSeconds)), cpuSeconds: stats(list.map((x) => x.cpuSeconds)) };
+    const entry = {
+      mibps: stats(list.map((x) => x.mibPerSecond)), wallSeconds: stats(list.map((x) => x.wallSeconds)), cpuSeconds: stats(list.map((x) => x.cpuSeconds)),
+      machineBusy: stats(list.map((x) => x.machineBusy)), rgwCpuSeconds: stats(list.map((x) => x.rgwCpuSeconds)),
+      postgresCpuSeconds: stats(list.map((x) => x.postgresCpuSeconds)),
+    };
     if (key.startsWith('sdk_')) entry.processMibps = stats(list.map((x) => x.processMibPerSecond));
     else entry.spoolDoneSeconds = stats(list.map((x) => x.spoolDoneSeconds));
     const ref = key === 'dir' || key.startsWith('sdk_') ? null : key.startsWith('rgw') ? 'sdk_rgw' : 'sdk_s3rver';
@@ -326,14 +426,16 @@ function printS3(summary, { bytes, segments, runs, store, concurrency }) {
     rgw: `walstream catch-up into RGW (${store})`,
     rgw_flush: '  … with --flush-after-upload',
     sdk_rgw: `  RGW: SDK alone, 16 MiB PUTs ×${concurrency}`,
+    sdk_rgw_md5: '  … with Content-MD5 and UNSIGNED-PAYLOAD',
     s3rver: 'walstream catch-up into s3rver',
     sdk_s3rver: `  s3rver: SDK alone, 16 MiB PUTs ×${concurrency}`,
   };
   const f = (s, d = 0) => (s ? `${s.median.toFixed(d)} (${s.min.toFixed(d)}–${s.max.toFixed(d)})` : '–');
   const pct = (x) => `${(x * 100).toFixed(0)}%`;
-  const header = ['object storage (median, min–max)', 'MiB/s', 'of SDK alone', 'run by run'];
+  const header = ['object storage (median, min–max)', 'MiB/s', 'of SDK alone', 'run by run', 'client CPU s', 'PG CPU s', 'RGW CPU s', 'machine busy'];
   const rows = Object.entries(summary).map(([k, e]) => [labels[k], f(e.mibps), e.shareOfSdk === undefined ? '' : pct(e.shareOfSdk),
-    e.pairedShareOfSdk ? `${pct(e.pairedShareOfSdk.median)} (${pct(e.pairedShareOfSdk.min)}–${pct(e.pairedShareOfSdk.max)})` : '']);
+    e.pairedShareOfSdk ? `${pct(e.pairedShareOfSdk.median)} (${pct(e.pairedShareOfSdk.min)}–${pct(e.pairedShareOfSdk.max)})` : '',
+    e.cpuSeconds ? e.cpuSeconds.median.toFixed(2) : '', e.postgresCpuSeconds ? e.postgresCpuSeconds.median.toFixed(2) : '', e.rgwCpuSeconds ? e.rgwCpuSeconds.median.toFixed(2) : '', e.machineBusy ? pct(e.machineBusy.median) : '']);
   const all = [header, ...rows];
   const widths = header.map((_, i) => Math.max(...all.map((r) => String(r[i] ?? '').length)));
   const line = (r) => r.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join('  ');
@@ -341,10 +443,14 @@ function printS3(summary, { bytes, segments, runs, store, concurrency }) {
     '',
     `s3: ${(bytes / MiB).toFixed(0)} MiB of retained WAL (${segments} segments), ${runs} runs, alternated; RGW ${store ?? 'skipped'}`,
     line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line),
+    `SDK alone as whole processes (start-up, buffers filled, SDK loaded, then the PUTs): ${Object.entries(summary).filter(([k]) => k.startsWith('sdk_')).map(([k, e]) => `${k} ${f(e.processMibps)}`).join(', ')} MiB/s.`,
     'walstream: WAL bytes / whole-process wall time (start-up, streaming, spool write + fsync, reading the spool back,',
     'MD5 per segment, the uploads and waiting for the last of them). SDK alone: the same bytes / first PUT to last answer,',
-    'buffers already in memory, no Content-MD5, SDK loaded and one HeadBucket made before. Run by run: each run\'s rate',
-    'over the SDK-alone rate of the same store in the same run.',
+    'buffers already in memory, no Content-MD5 (\'with Content-MD5\': precomputed, signed as walstream signs), SDK loaded and',
+    'one HeadBucket made before the clock starts. Run by run: each run\'s rate over the SDK-alone rate of the same store in',
+    'the same run. Client CPU: the whole walstream (or SDK) process, user +',
+    'system; PG CPU: the PostgreSQL server (walsender); RGW CPU: radosgw + ceph-osd + ceph-mon during the run; machine',
+    'busy: all CPUs (/proc/stat), whoever used them (other work on the machine included).',
     '',
   ].join('\n'));
 }
