@@ -6,6 +6,10 @@
  * Integrity: every PUT carries Content-MD5, which S3 and S3-compatible servers verify before storing,
  * and the returned ETag is compared with the MD5 we computed (for a multipart upload, the MD5 of the
  * parts' MD5s, "-N"), so an object is confirmed only when the server holds exactly our bytes.
+ *
+ * Such a request is signed with UNSIGNED-PAYLOAD instead of the body's SHA-256: Content-MD5 is itself a
+ * signed header, so the signature still covers the body (through its MD5), and neither we nor the server
+ * hash 16 MiB a second time (measured on Ceph RGW 16, 2 cores: see the README's object storage bench).
  */
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
@@ -36,6 +40,8 @@ export interface S3StoreOptions {
 }
 
 const DEFAULT_PART_SIZE = 16 * 1024 * 1024;
+/** Read buffers kept for reuse between uploads (one per concurrent upload; allocating 16 MiB each time costs GC). */
+const SPARE_BUFFERS = 4;
 
 /** True for `s3://…` archive locations. */
 export function isS3Url(value: string): boolean {
@@ -71,6 +77,8 @@ export class S3Store implements ArchiveReader {
   readonly location: S3Location;
   private client: Promise<{ client: S3Client; sdk: typeof import('@aws-sdk/client-s3') }> | null = null;
   private readonly partSize: number;
+  /** partSize-long buffers free for the next putFile (a buffer comes back only after its request succeeded). */
+  private readonly spare: Buffer[] = [];
 
   constructor(location: S3Location | string, private readonly options: S3StoreOptions = {}) {
     this.location = typeof location === 'string' ? parseS3Url(location) : location;
@@ -107,7 +115,14 @@ export class S3Store implements ArchiveReader {
       const region = o.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
       if (region) config.region = region;
       else if (o.endpoint || process.env.AWS_ENDPOINT_URL_S3 || process.env.AWS_ENDPOINT_URL) config.region = 'us-east-1';
-      return { client: new sdk.S3Client(config), sdk };
+      const client = new sdk.S3Client(config);
+      // A body sent with Content-MD5 (signed) is signed as UNSIGNED-PAYLOAD: no second hash of it here or there.
+      client.middlewareStack.add((next) => (args) => {
+        const headers = (args.request as { headers?: Record<string, string> }).headers;
+        if (headers?.['content-md5'] && !headers['x-amz-content-sha256']) headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+        return next(args);
+      }, { step: 'build', name: 'walstreamUnsignedPayloadWithMd5' });
+      return { client, sdk };
     });
     return this.client;
   }
@@ -144,20 +159,24 @@ export class S3Store implements ArchiveReader {
     const file = await open(path, 'r');
     try {
       const { size } = await file.stat();
+      // Segment-sized reads reuse a buffer; a small file (history, 1 MiB segments with the default part) does not hold one.
+      const pooled = size * 2 > this.partSize;
+      const buffer = pooled ? this.spare.pop() ?? Buffer.allocUnsafe(this.partSize) : Buffer.allocUnsafe(size);
       if (size <= this.partSize) {
-        const data = Buffer.alloc(size);
+        const data = buffer.subarray(0, size);
         await readFully(file, data, 0);
         await this.put(name, data);
       } else {
-        await this.putMultipart(name, size, (buffer, offset) => readFully(file, buffer, offset));
+        await this.putMultipart(name, size, buffer, (part, offset) => readFully(file, part, offset));
       }
+      if (pooled && this.spare.length < SPARE_BUFFERS) this.spare.push(buffer);
       return size;
     } finally {
       await file.close();
     }
   }
 
-  private async putMultipart(name: string, size: number, read: (buffer: Buffer, offset: number) => Promise<void>): Promise<void> {
+  private async putMultipart(name: string, size: number, buffer: Buffer, read: (buffer: Buffer, offset: number) => Promise<void>): Promise<void> {
     const { client, sdk } = await this.sdk();
     const Bucket = this.location.bucket;
     const Key = this.key(name);
@@ -167,7 +186,6 @@ export class S3Store implements ArchiveReader {
       const parts: { ETag: string; PartNumber: number }[] = [];
       const partMd5s: Buffer[] = [];
       const wholeMd5 = createHash('md5');
-      const buffer = Buffer.alloc(this.partSize);
       for (let offset = 0, PartNumber = 1; offset < size; offset += this.partSize, PartNumber++) {
         const body = buffer.subarray(0, Math.min(this.partSize, size - offset));
         await read(body, offset);
@@ -299,6 +317,7 @@ export class S3Store implements ArchiveReader {
     const { client } = await this.client;
     client.destroy();
     this.client = null;
+    this.spare.length = 0;
   }
 }
 
