@@ -362,10 +362,16 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
         let outcome;
         try {
           const reportFlush = Boolean(this.options.slot) || Boolean(this.options.synchronous);
+          let flushReported = 0n;
           const session = new StreamSession(conn, {
             slot: this.options.slot, startLsn, timeline, endLsn: this.options.endLsn, segmentSize,
             statusIntervalMs: (this.options.statusIntervalSeconds ?? 10) * 1000,
-            positions: () => ({ writeLsn: consumer.writeLsn(), flushLsn: reportFlush ? this.reportableFlush(consumer.flushLsn()) : 0n }),
+            positions: () => {
+              // Never backwards: what the bucket confirmed stays there, even when the limit falls to a
+              // finished segment's start while its upload replaces the NAME.partial that covered it.
+              if (reportFlush) flushReported = maxLsn(flushReported, this.reportableFlush(consumer.flushLsn()));
+              return { writeLsn: consumer.writeLsn(), flushLsn: reportFlush ? flushReported : 0n };
+            },
             // Following a live primary: one socket read per READ_COALESCE_MS instead of one per commit.
             readCoalesceMs: this.options.synchronous ? 0 : READ_COALESCE_MS,
             timeoutMs,
@@ -551,4 +557,8 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     }
     signal.addEventListener('abort', done);
   });
+}
+
+function maxLsn(a: bigint, b: bigint): bigint {
+  return a > b ? a : b;
 }

@@ -174,7 +174,10 @@ export class BucketSink implements WalSink {
     const inner = await this.spool.openSegment(name, segmentSize);
     const parsed = parseSegmentFileName(name, segmentSize)!;
     this.segmentSize = segmentSize;
-    const open: OpenSegment = { name, startLsn: parsed.segno * BigInt(segmentSize), written: 0, synced: 0, uploaded: 0, uploading: null };
+    // A segment resumed after a reconnect or restart: the bucket's NAME.partial (always raw WAL of this
+    // very segment, uploaded by us) already holds its first bytes, so the limit does not fall back.
+    const uploaded = this.uploader.objects().get(`${name}.partial`) ?? 0;
+    const open: OpenSegment = { name, startLsn: parsed.segno * BigInt(segmentSize), written: 0, synced: 0, uploaded, uploading: null };
     this.open = open;
     return this.wrap(inner, open);
   }
@@ -189,6 +192,11 @@ export class BucketSink implements WalSink {
     let limit: bigint | null = null;
     const lower = (lsn: bigint) => { if (limit === null || lsn < limit) limit = lsn; };
     for (const name of this.uploader.pending()) {
+      // A NAME.partial on its way is not a limit of its own: the segment in progress counts only what
+      // its confirmed partial holds (below), and a finished segment's range is covered by its own upload
+      // or by the segment that took its place (the next timeline's, which holds the same WAL up to the
+      // switch). Counting it would pull the report back to the segment's start during every partial upload.
+      if (name.endsWith('.partial')) continue;
       const start = this.segmentStartOf(name);
       if (start !== null) lower(start);
     }

@@ -167,4 +167,44 @@ describe('uploads under faults', () => {
       await ws.exited;
     }
   });
+
+  it('with --flush-after-upload and partial uploads, the reported flush only moves forward and never past what the bucket holds', async () => {
+    await cluster.createSlot('mono');
+    const spool = await tempDir('walstream-s3-faults-mono-');
+    const ws = spawnWalstream(['receive', '-D', spool, '-S', 'mono', '-h', cluster.host, '-p', String(cluster.port), '-U', 'postgres',
+      '--synchronous', '-s', '1', '--flush-after-upload', '--upload-partial-every', '1', '-v',
+      '--target', `s3://${s3.bucket}/mono`, '--s3-endpoint', s3.endpoint, '--s3-path-style'], { env: env() });
+    try {
+      await waitFor(async () => /starting log streaming at ([0-9A-F/]+)/.test(ws.output.stderr), { what: 'streaming' });
+      const firstSegno = lsnToBigInt(/starting log streaming at ([0-9A-F/]+)/.exec(ws.output.stderr)![1]!) / BigInt(MB);
+      let previous = 0n;
+      let withinSegment = 0;
+      const deadline = Date.now() + 8000;
+      for (let i = 0; Date.now() < deadline; i++) {
+        await cluster.query(`insert into t (a) select md5(g::text) from generate_series(1, 400) g`);
+        if (i % 10 === 5) await cluster.generateWal(300 * 1024);
+        // The flush first, then the bucket: the bucket only grows, so it must hold at least that much.
+        const rows = await cluster.query<{ flush_lsn: string | null }>(`select flush_lsn::text from pg_stat_replication where application_name = 'walstream'`);
+        if (!rows[0]?.flush_lsn) continue;
+        const flush = lsnToBigInt(rows[0].flush_lsn);
+        const objects = await bucketObjects('mono');
+        const complete = bucketHeldThrough(objects.keys(), firstSegno);
+        const partial = objects.get(`${walFileName(1, complete, MB)}.partial`) ?? 0;
+        expect(flush, `reported ${flush}, bucket holds ${complete} + ${partial}`).toBeLessThanOrEqual(complete + BigInt(partial));
+        expect(flush).toBeGreaterThanOrEqual(previous);
+        if (flush % BigInt(MB) !== 0n) withinSegment++;
+        previous = flush;
+        await new Promise((r) => setTimeout(r, 150));
+      }
+      // Partial uploads move the report within a segment, not only at segment ends.
+      expect(withinSegment).toBeGreaterThan(0);
+      expect(previous).toBeGreaterThan(firstSegno * BigInt(MB));
+    } catch (err) {
+      console.log(ws.output.stderr);
+      throw err;
+    } finally {
+      ws.kill('SIGTERM');
+      await ws.exited;
+    }
+  });
 });
