@@ -14,6 +14,7 @@
  * writes them with one writev).
  */
 import { promisify } from 'node:util';
+import { isValidSegmentSize } from '../lsn.js';
 import { compressionOfName, decompressFile } from '../archive/codec.js';
 
 interface Lz4Blocks {
@@ -129,7 +130,10 @@ async function zstdWhole(data: Buffer): Promise<Buffer | null> {
   const module = await loadZstd();
   if (!module) return null;
   try {
-    return await module.decompress(data);
+    const whole = await module.decompress(data);
+    // Node 22's zlib returns what a cut last frame held instead of failing (24's and the package fail):
+    // anything but a whole segment is left to codec.ts, which reports it.
+    return isValidSegmentSize(whole.length) ? whole : null;
   } catch {
     return null;
   }

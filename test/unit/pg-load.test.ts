@@ -40,8 +40,9 @@ describe('the receive path does not load pg', () => {
     expect(loaded.pg).toEqual([]);
     expect(loaded.undici).toBe(false);
     expect(loaded.tls).toBe(false);
-    // The whole library (its S3 store brings node:tls through the AWS SDK's https) still loads no pg.
-    expect(loadedAfter(`await import(${dist('index.js')});`)).toMatchObject({ pg: [], undici: false });
+    // The whole library still loads no pg. (Not undici: from Node 22 on, node:http, which the metrics
+    // server imports, loads Node's bundled undici itself.)
+    expect(loadedAfter(`await import(${dist('index.js')});`).pg).toEqual([]);
   });
 
   it('`walstream receive` (the CLI program with the receive command)', () => {
