@@ -332,6 +332,7 @@ export class Archiver extends EventEmitter<ArchiverEvents> {
       const { version, identity, segmentSize } = await checkServer(conn);
       // Files are created with the server's permissions (pg_receivewal: streamutil.c RetrieveDataDirCreatePerm).
       this.sink.useFileMode?.(fileModeFor(await conn.dataDirectoryMode()));
+      this.sink.useSegmentSize?.(segmentSize);
       // One listing per connection serves every question about the archive (a remote sink lists slowly);
       // nothing is written to the archive before streaming starts, so it stays current.
       const archived = await this.sink.list();

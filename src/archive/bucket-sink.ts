@@ -57,6 +57,11 @@ interface OpenSegment {
 export class BucketSink implements WalSink {
   readonly uploader: Uploader;
   private open: OpenSegment | null = null;
+  /**
+   * Segments finishing (fsync, rename) whose upload is not queued yet: between the next segment opening
+   * and the enqueue, they still bound the flush limit.
+   */
+  private readonly finishing = new Set<OpenSegment>();
   private partialTimer: NodeJS.Timeout | null = null;
   /** Uploads of segments closed as .partial, which close() waits for (see finishPartial). */
   private readonly finalUploads = new Set<Promise<void>>();
@@ -91,6 +96,8 @@ export class BucketSink implements WalSink {
       answered = false;
       this.options.log?.('warn', `${(err as Error).message.replace(/; check the bucket.*$/, '')}; archiving into the spool meanwhile, uploads start once the store answers`);
     }
+    // Until the listing says what the bucket holds, every finished spool file counts as not uploaded.
+    this.uploader.expect(await this.spoolFiles());
     const listing = this.startUploads();
     // Resuming needs what the bucket holds (the spool may have been trimmed): wait for the listing of a
     // store that answered, never for one that is down.
@@ -106,8 +113,7 @@ export class BucketSink implements WalSink {
   private async startUploads(): Promise<void> {
     for (let attempt = 0; !this.closing; attempt++) {
       try {
-        const [objects, names] = await Promise.all([this.store.entries(), this.spool.list()]);
-        const spool = await Promise.all(names.map(async (name) => ({ name, size: (await this.spool.size(name)) ?? -1 })));
+        const [objects, spool] = await Promise.all([this.store.entries(), this.spoolFiles()]);
         this.uploader.start(objects, spool);
         return;
       } catch (err) {
@@ -115,6 +121,11 @@ export class BucketSink implements WalSink {
         await new Promise((r) => setTimeout(r, Math.min(1000 * 2 ** attempt, 30_000)).unref?.());
       }
     }
+  }
+
+  private async spoolFiles(): Promise<{ name: string; size: number }[]> {
+    const names = await this.spool.list();
+    return Promise.all(names.map(async (name) => ({ name, size: (await this.spool.size(name)) ?? -1 })));
   }
 
   lock(): Promise<void> {
@@ -201,6 +212,7 @@ export class BucketSink implements WalSink {
       if (start !== null) lower(start);
     }
     if (this.open) lower(this.open.startLsn + BigInt(this.open.uploaded));
+    for (const f of this.finishing) lower(f.startLsn + BigInt(f.uploaded));
     return limit;
   }
 
@@ -251,17 +263,24 @@ export class BucketSink implements WalSink {
       },
       async close(mode: CloseMode) {
         const upTo = open.written;
-        await inner.close(mode);
-        open.synced = Math.max(open.synced, upTo);
-        if (sink.open === open) sink.open = null;
-        const suffix = COMPRESSION_SUFFIX[sink.spool.compression.method];
-        if (mode === 'complete') {
-          // The bucket's NAME.partial is stale once the complete segment is there.
-          void sink.uploader.enqueue(open.name + suffix).then(() => {
-            if (sink.uploader.objects().has(`${open.name}.partial`)) return sink.uploader.removeObject(`${open.name}.partial`);
-          });
-        } else {
-          sink.finishPartial(open); // never waits here: a store that is down must not hold up a stop
+        sink.finishing.add(open);
+        try {
+          await inner.close(mode);
+          open.synced = Math.max(open.synced, upTo);
+          if (sink.open === open) sink.open = null;
+          if (mode === 'complete') {
+            // A partial upload still waiting is stale now; the bucket's NAME.partial goes once the
+            // complete segment is confirmed there (never before: it may be the only copy off this machine).
+            sink.uploader.cancel(`${open.name}.partial`);
+            const complete = open.name + COMPRESSION_SUFFIX[sink.spool.compression.method];
+            void sink.uploader.enqueue(complete).then((stored) => {
+              if (stored && sink.uploader.objects().has(`${open.name}.partial`)) return sink.uploader.removeObject(`${open.name}.partial`);
+            });
+          } else {
+            sink.finishPartial(open); // never waits here: a store that is down must not hold up a stop
+          }
+        } finally {
+          sink.finishing.delete(open);
         }
       },
     };
@@ -321,6 +340,16 @@ export class BucketSink implements WalSink {
 
   private confirmed(name: string): void {
     if (this.options.flushAfterUpload && this.segmentStartOf(name) !== null) this.flushListener?.();
+    // A partial upload that landed after its complete segment (it was in flight): remove it again.
+    if (name.endsWith('.partial')) {
+      const base = name.slice(0, -'.partial'.length);
+      if (this.uploader.confirmed(base + COMPRESSION_SUFFIX[this.spool.compression.method])) void this.uploader.removeObject(name);
+    }
+  }
+
+  /** The server's segment size, before streaming (so flushLimit() can place pending segments from the start). */
+  useSegmentSize(size: number): void {
+    this.segmentSize = size;
   }
 
   /** Start LSN of a segment file name (plain, compressed or .partial), or null for other files. */

@@ -77,6 +77,8 @@ export class S3Store implements ArchiveReader {
   readonly location: S3Location;
   private client: Promise<{ client: S3Client; sdk: typeof import('@aws-sdk/client-s3') }> | null = null;
   private readonly partSize: number;
+  /** After close(): no request starts again (a late retry or clean-up must not reopen the client). */
+  private closed = false;
   /** partSize-long buffers free for the next putFile (a buffer comes back only after its request succeeded). */
   private readonly spare: Buffer[] = [];
 
@@ -99,12 +101,16 @@ export class S3Store implements ArchiveReader {
   }
 
   private sdk(): Promise<{ client: S3Client; sdk: typeof import('@aws-sdk/client-s3') }> {
+    if (this.closed) return Promise.reject(new WalstreamError('STOPPED', `the client of ${this.describe()} is closed`));
     this.client ??= import('@aws-sdk/client-s3').then((sdk) => {
       const o = this.options;
       const config: S3ClientConfig = {
         // Buffers with Content-MD5 are checked by every S3-compatible server; the newer checksum
         // headers are not known to all of them (Ceph pacific refuses streamed bodies with them).
         requestChecksumCalculation: 'WHEN_REQUIRED',
+        // A store that accepts a connection and never answers must not hold an upload (or a restore) forever:
+        // 10 s to connect, a minute of silence, ten minutes for any one request (a 16 MiB part).
+        requestHandler: { connectionTimeout: 10_000, socketTimeout: 60_000, requestTimeout: 600_000, throwOnRequestTimeout: true },
         responseChecksumValidation: 'WHEN_REQUIRED',
       };
       if (o.maxAttempts !== undefined) config.maxAttempts = o.maxAttempts; // else the SDK's: AWS_MAX_ATTEMPTS, or 3
@@ -145,6 +151,8 @@ export class S3Store implements ArchiveReader {
         ContentMD5: md5.toString('base64'),
       }));
       etag = out.ETag;
+      // SSE-KMS and SSE-C objects have an ETag that is not their MD5 (the store checked Content-MD5 itself).
+      if (out.ServerSideEncryption?.startsWith('aws:kms') || out.SSECustomerAlgorithm) return;
     } catch (err) {
       throw this.fail('upload', name, err);
     }
@@ -201,7 +209,8 @@ export class S3Store implements ArchiveReader {
       }
       const out = await client.send(new sdk.CompleteMultipartUploadCommand({ Bucket, Key, UploadId: uploadId, MultipartUpload: { Parts: parts } }));
       const whole = `${createHash('md5').update(Buffer.concat(partMd5s)).digest('hex')}-${parts.length}`;
-      await this.confirmEtag(name, out.ETag, whole, wholeMd5.digest('hex'));
+      const encrypted = out.ServerSideEncryption?.startsWith('aws:kms');
+      if (!encrypted) await this.confirmEtag(name, out.ETag, whole, wholeMd5.digest('hex'));
     } catch (err) {
       if (uploadId) {
         await client.send(new sdk.AbortMultipartUploadCommand({ Bucket, Key, UploadId: uploadId })).catch(() => {});
@@ -313,6 +322,7 @@ export class S3Store implements ArchiveReader {
 
   /** Close the client's connections. */
   async close(): Promise<void> {
+    this.closed = true;
     if (!this.client) return;
     const { client } = await this.client;
     client.destroy();

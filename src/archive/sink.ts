@@ -84,6 +84,8 @@ export interface WalSink {
    * this and what is locally durable.
    */
   flushLimit?(): bigint | null;
+  /** Optional: the server's segment size, told before streaming starts. */
+  useSegmentSize?(size: number): void;
   /** Optional: `listener` runs when flushLimit() may have moved (null removes it). */
   onFlushLimit?(listener: (() => void) | null): void;
   /** Optional: what uploads to a remote store have done (a bucket archive), for status() and metrics. */

@@ -11,7 +11,7 @@ import type { S3Store } from './s3-store.js';
 export interface UploaderOptions {
   /** Uploads at once (default 4). */
   concurrency?: number;
-  /** Keep only this many newest complete segments in the spool once uploaded (default: keep all). */
+  /** Keep only this many newest complete segments in the spool once uploaded (at least 1; default: keep all). */
   keepLocal?: number;
   /** Where warnings go (a failed attempt is retried; a warning at most once a minute per file). */
   log?: (level: 'info' | 'warn' | 'debug', message: string) => void;
@@ -35,8 +35,11 @@ interface Job {
   /** Bytes to store (a partial segment's prefix) instead of the spool file of that name. */
   data?: Uint8Array;
   attempts: number;
-  done: Promise<void>;
-  resolve: () => void;
+  /** Set by cancel(): the job ends after its current attempt. */
+  cancelled?: boolean;
+  /** True once the bucket confirmed it. */
+  done: Promise<boolean>;
+  resolve: (stored: boolean) => void;
 }
 
 /**
@@ -47,6 +50,8 @@ export class Uploader {
   private readonly queue: Job[] = [];
   private readonly active = new Map<string, Job>();
   private readonly bucket = new Map<string, number>();
+  /** Spool files not yet compared with the bucket's listing (see expect()). */
+  private readonly unlisted = new Set<string>();
   /** Complete segments known to be in the spool (what keepLocal trims). */
   private readonly local = new Set<string>();
   private readonly waiters = new Set<() => void>();
@@ -60,13 +65,24 @@ export class Uploader {
 
   constructor(private readonly store: S3Store, private readonly spoolPath: (name: string) => string, private readonly options: UploaderOptions = {}) {}
 
+  /**
+   * The spool's finished files before the bucket has been listed: each counts as pending (so the flush
+   * limit holds at it) until start() finds it in the bucket at the same size or an upload confirms it.
+   */
+  expect(spool: { name: string; size: number }[]): void {
+    for (const file of spool) if (isUploadable(file.name)) this.unlisted.add(file.name);
+  }
+
   /** What the bucket held at start-up; then queue every finished spool file it lacks (or holds at another size). */
   start(bucketObjects: ArchiveEntry[], spool: { name: string; size: number }[]): void {
-    for (const o of bucketObjects) this.bucket.set(o.name, o.size);
+    const sizes = new Map(spool.map((f) => [f.name, f.size]));
+    // An object at another size than the spool's file is not what we hold: it is replaced, not counted.
+    for (const o of bucketObjects) if (!this.bucket.has(o.name) && (sizes.get(o.name) ?? o.size) === o.size) this.bucket.set(o.name, o.size);
     for (const file of spool) {
       if (COMPLETE_SEGMENT.test(file.name)) this.local.add(file.name);
-      if (isUploadable(file.name) && this.bucket.get(file.name) !== file.size) this.enqueue(file.name);
+      if (isUploadable(file.name) && this.bucket.get(file.name) !== file.size) void this.enqueue(file.name);
     }
+    this.unlisted.clear();
   }
 
   /** Names the bucket holds (at start-up, plus every upload confirmed since), with sizes. */
@@ -84,26 +100,35 @@ export class Uploader {
     return this.bucket.has(name) && !this.isPending(name);
   }
 
-  /** Queued or being uploaded. */
+  /** Queued, being uploaded, or not yet compared with the bucket's listing. */
   isPending(name: string): boolean {
-    return this.active.has(name) || this.queue.some((j) => j.name === name);
+    return this.active.has(name) || this.unlisted.has(name) || this.queue.some((j) => j.name === name);
   }
 
-  /** Names queued or being uploaded. */
+  /** Names queued, being uploaded, or not yet compared with the bucket's listing. */
   pending(): string[] {
-    return [...this.active.keys(), ...this.queue.map((j) => j.name)];
+    return [...new Set([...this.unlisted, ...this.active.keys(), ...this.queue.map((j) => j.name)])];
   }
 
-  /** Upload spool file `name` (or `data` under that name); resolves once the bucket confirms it. */
-  enqueue(name: string, data?: Uint8Array): Promise<void> {
+  /** Drop a queued upload of `name` (a partial made stale by its complete segment); one in flight ends after its attempt. */
+  cancel(name: string): void {
+    const index = this.queue.findIndex((j) => j.name === name);
+    if (index >= 0) this.queue.splice(index, 1)[0]!.resolve(false);
+    const active = this.active.get(name);
+    if (active) active.cancelled = true;
+    this.pump();
+  }
+
+  /** Upload spool file `name` (or `data` under that name); resolves true once the bucket confirms it, false when it ended without. */
+  enqueue(name: string, data?: Uint8Array): Promise<boolean> {
     if (!data && COMPLETE_SEGMENT.test(name)) this.local.add(name);
     const queued = this.queue.find((j) => j.name === name);
     if (queued) {
       queued.data = data; // the newer content replaces what waited
       return queued.done;
     }
-    let resolve!: () => void;
-    const done = new Promise<void>((r) => { resolve = r; });
+    let resolve!: (stored: boolean) => void;
+    const done = new Promise<boolean>((r) => { resolve = r; });
     this.queue.push({ name, data, attempts: 0, done, resolve });
     this.pump();
     return done;
@@ -159,27 +184,30 @@ export class Uploader {
   }
 
   private async run(job: Job): Promise<void> {
+    let stored = false;
     for (;;) {
       try {
         const size = job.data ? (await this.store.put(job.name, job.data), job.data.length) : await this.store.putFile(job.name, this.spoolPath(job.name));
         this.bucket.set(job.name, size);
+        this.unlisted.delete(job.name);
         this.stats.uploadedFiles += 1;
         this.stats.uploadedBytes += size;
         this.stats.lastUploadAt = Date.now();
+        stored = true;
         break;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') break; // the spool file went (set aside): nothing to upload
         job.attempts += 1;
         this.stats.failedAttempts += 1;
         this.warn(job.name, `upload of ${job.name} failed (attempt ${job.attempts}, retrying): ${(err as Error).message}`);
-        if (this.closed) break;
+        if (this.closed || job.cancelled) break;
         await this.sleep(Math.min((this.options.retryDelayMs ?? 1000) * 2 ** (job.attempts - 1), MAX_RETRY_DELAY_MS));
-        if (this.closed) break;
+        if (this.closed || job.cancelled) break;
       }
     }
     this.active.delete(job.name);
-    job.resolve();
-    if (this.bucket.has(job.name)) {
+    job.resolve(stored);
+    if (stored) {
       this.onConfirmed?.(job.name);
       await this.trimSpool();
     }
@@ -188,8 +216,9 @@ export class Uploader {
 
   /** Remove the oldest complete segments from the spool beyond keepLocal, only those the bucket holds. */
   private async trimSpool(): Promise<void> {
-    const keep = this.options.keepLocal;
-    if (keep === undefined) return;
+    if (this.options.keepLocal === undefined) return;
+    // The newest complete segment always stays: resuming checks its header without asking the store.
+    const keep = Math.max(1, this.options.keepLocal);
     // Oldest first: by segment number (the name's last 16 digits), then timeline.
     const order = (name: string) => name.slice(8, 24) + name.slice(0, 8);
     const local = [...this.local].sort((a, b) => (order(a) < order(b) ? -1 : 1));

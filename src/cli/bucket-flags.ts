@@ -36,7 +36,7 @@ export function addTargetOptions(command: Command): Command {
     .option('--target <s3://bucket/prefix>', 'also archive into this bucket: -D becomes the local spool (fsynced first), each finished segment and history file is then uploaded (credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ...; region from AWS_REGION)')
     .option('--flush-after-upload', 'report WAL as flushed (so the slot releases it) only once the bucket holds it; default: once fsynced locally (faster; a lost machine then loses what was not uploaded)')
     .option('--upload-partial-every <seconds>', 'also upload the segment in progress as NAME.partial this often, so the bucket is never further behind the server')
-    .option('--keep-local <n>', 'keep only the newest N complete segments in the spool once the bucket has them (default: keep all)')
+    .option('--keep-local <n>', 'keep only the newest N (1 or more) complete segments in the spool once the bucket has them (default: keep all)')
     .option('--upload-concurrency <n>', 'uploads at once', '4'));
 }
 
@@ -84,7 +84,8 @@ export function bucketFromFlags(flags: TargetFlags & { synchronous?: boolean }, 
     ...s3StoreOptions(flags),
     flushAfterUpload: Boolean(flags.flushAfterUpload),
     uploadPartialEverySeconds: flags.uploadPartialEvery !== undefined ? wholeNumber(flags.uploadPartialEvery, '--upload-partial-every', 1, 86_400) : undefined,
-    keepLocal: flags.keepLocal !== undefined ? wholeNumber(flags.keepLocal, '--keep-local', 0, 1_000_000) : undefined,
+    // At least one: resuming reads the newest complete segment's header, which must not need the store.
+    keepLocal: flags.keepLocal !== undefined ? wholeNumber(flags.keepLocal, '--keep-local', 1, 1_000_000) : undefined,
     concurrency: wholeNumber(flags.uploadConcurrency, '--upload-concurrency', 1, 64),
   };
 }
