@@ -155,4 +155,44 @@ describe('uploads under faults', () => {
       await ws.exited;
     }
   });
+
+  it('a restart with the store still down keeps the slot where the bucket ends, though the spool holds more', async () => {
+    proxy = await startS3FaultProxy(s3);
+    await cluster.createSlot('restart_held');
+    const held = lsnToBigInt((await cluster.slotRestartLsn('restart_held'))!);
+    const spool = await tempDir('walstream-s3-faults-restart-');
+    const args = ['receive', '-D', spool, '-S', 'restart_held', '-h', cluster.host, '-p', String(cluster.port), '-U', 'postgres',
+      '-s', '1', '--flush-after-upload', '-v', '--target', `s3://${s3.bucket}/restart_held`, '--s3-endpoint', proxy.endpoint, '--s3-path-style'];
+    await proxy.down();
+    // First run: segments complete in the spool, none reaches the bucket; then it dies.
+    const first = spawnWalstream(args, { env: env() });
+    await waitFor(async () => /starting log streaming/.test(first.output.stderr), { what: 'streaming' });
+    for (let i = 0; i < 3; i++) {
+      await cluster.generateWal(MB);
+      await cluster.switchWal();
+    }
+    await waitFor(async () => (await readdir(spool)).filter((n) => /^[0-9A-F]{24}$/.test(n)).length >= 3, { what: 'segments in the spool' });
+    first.kill('SIGKILL');
+    await first.exited;
+    expect(lsnToBigInt((await cluster.slotRestartLsn('restart_held'))!)).toBeLessThanOrEqual(held + BigInt(MB));
+    // Second run, store still down: it resumes after the spool's segments, yet reports none of them.
+    const second = spawnWalstream(args, { env: env() });
+    try {
+      await waitFor(async () => /starting log streaming/.test(second.output.stderr), { what: 'streaming again' });
+      await cluster.generateWal(200 * 1024);
+      for (let round = 0; round < 3; round++) {
+        await new Promise((r) => setTimeout(r, 1000)); // status updates every second
+        expect(lsnToBigInt((await cluster.slotRestartLsn('restart_held'))!)).toBeLessThanOrEqual(held + BigInt(MB));
+      }
+      // The store is back: the spool's segments go up, and only then the slot moves.
+      await proxy.forward();
+      await waitFor(async () => lsnToBigInt((await cluster.slotRestartLsn('restart_held'))!) > held + 2n * BigInt(MB), { timeoutMs: 60_000, what: 'the slot to move once uploaded' });
+    } catch (err) {
+      console.log(second.output.stderr);
+      throw err;
+    } finally {
+      second.kill('SIGTERM');
+      await second.exited;
+    }
+  });
 });
