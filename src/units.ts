@@ -50,3 +50,10 @@ export function formatDuration(seconds: number): string {
   if (seconds < 172800) return `${(seconds / 3600).toFixed(1)} h`;
   return `${(seconds / 86400).toFixed(1)} d`;
 }
+
+/** A whole number from `min` to `max` given for `flag`; BAD_OPTION, one line, otherwise. */
+export function wholeNumber(text: string, flag: string, min: number, max: number): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min || n > max) throw new WalstreamError('BAD_OPTION', `invalid ${flag} "${text}": give a whole number from ${min} to ${max}`);
+  return n;
+}

@@ -7,7 +7,7 @@
 import { isValidSegmentSize, segmentFileName } from '../lsn.js';
 import { isWalPageMagic } from '../page-check.js';
 import { type GapMarker, listGapMarkers } from './gaps.js';
-import { type ArchiveReader, DirectoryReader } from './reader.js';
+import { type ArchiveReader, DirectoryReader, readArchiveHead } from './reader.js';
 import { type ArchivedSegment, LONG_HEADER_LENGTH, decodeLongPageHeader, parseArchivedName } from './scan.js';
 
 /** Segments missing between two that are present. */
@@ -57,29 +57,11 @@ export interface ArchiveReport {
 const DEFAULT_SEGMENT_SIZE = 16 * 1024 * 1024;
 const UNCOMPRESSED = /^[0-9A-F]{24}(\.partial)?$/;
 
-/** The first `length` bytes of an archived file (fewer if it is shorter); null when absent. */
-async function readHead(archive: ArchiveReader, name: string, length: number): Promise<Buffer | null> {
-  const stream = await archive.openRead(name, length);
-  if (!stream) return null;
-  const chunks: Buffer[] = [];
-  let got = 0;
-  try {
-    for await (const chunk of stream) {
-      chunks.push(chunk as Buffer);
-      got += (chunk as Buffer).length;
-      if (got >= length) break;
-    }
-  } finally {
-    stream.destroy();
-  }
-  return Buffer.concat(chunks).subarray(0, length);
-}
-
 /** Segment size and system identifier from the long page header of the newest readable uncompressed segment. */
 async function readArchiveHeader(archive: ArchiveReader, names: string[]): Promise<{ segmentSize: number; systemId: string } | null> {
   for (const name of names.filter((n) => UNCOMPRESSED.test(n)).sort().reverse()) {
     try {
-      const head = await readHead(archive, name, LONG_HEADER_LENGTH);
+      const head = await readArchiveHead(archive, name, LONG_HEADER_LENGTH);
       const header = head && decodeLongPageHeader(head);
       if (header && isWalPageMagic(header.magic) && isValidSegmentSize(header.segmentSize) && header.systemId !== '0') {
         return { segmentSize: header.segmentSize, systemId: header.systemId };

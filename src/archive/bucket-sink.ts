@@ -13,8 +13,9 @@ import { parseSegmentFileName } from '../lsn.js';
 import { COMPRESSION_SUFFIX, decodeFrames } from './codec.js';
 import { DirectorySink } from './directory.js';
 import type { S3Store } from './s3-store.js';
+import { readArchiveHead } from './reader.js';
 import type { UploadStatus } from '../archiver-status.js';
-import type { CloseMode, WalSegmentWriter, WalSink } from './sink.js';
+import { type CloseMode, type WalSegmentWriter, type WalSink, asideName } from './sink.js';
 import { Uploader, type UploaderOptions } from './uploader.js';
 
 export interface BucketSinkOptions extends UploaderOptions {
@@ -152,11 +153,7 @@ export class BucketSink implements WalSink {
   async readHead(name: string, length: number): Promise<Uint8Array | null> {
     const local = await this.spool.readHead(name, length);
     if (local || !this.uploader.objects().has(name)) return local;
-    const stream = await this.store.openRead(name, length);
-    if (!stream) return null;
-    const chunks: Buffer[] = [];
-    for await (const chunk of stream) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks).subarray(0, length);
+    return readArchiveHead(this.store, name, length);
   }
 
   async readFile(name: string): Promise<Uint8Array | null> {
@@ -167,8 +164,7 @@ export class BucketSink implements WalSink {
   async setAside(name: string, reason: string): Promise<string> {
     if ((await this.spool.size(name)) !== null) return this.spool.setAside(name, reason);
     const taken = new Set(await this.list());
-    let aside = `${name}.${reason}`;
-    for (let i = 1; taken.has(aside); i++) aside = `${name}.${reason}.${i}`;
+    const aside = asideName(name, reason, taken);
     const data = await this.store.read(name);
     if (data) await this.store.put(aside, data);
     await this.store.remove(name);

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { WalstreamError, describeErrno } from '../errors.js';
-import type { CloseMode, WalSegmentWriter, WalSink } from './sink.js';
+import { type CloseMode, type WalSegmentWriter, type WalSink, asideName } from './sink.js';
 import { AlignedBuffers, DirectAppender, O_DIRECT, directIoWorks } from './direct-io.js';
 import { type ArchiveLock, acquireArchiveLock } from './lock.js';
 import { COMPRESSION_SUFFIX, type Compression, decodeFrames } from './codec.js';
@@ -277,8 +277,7 @@ export class DirectorySink implements WalSink, CompressedFileHost {
   /** Renames NAME to NAME.REASON (NAME.REASON.1, … when taken), durably. */
   async setAside(name: string, reason: string): Promise<string> {
     const taken = new Set(await this.list());
-    let aside = `${name}.${reason}`;
-    for (let i = 1; taken.has(aside); i++) aside = `${name}.${reason}.${i}`;
+    const aside = asideName(name, reason, taken);
     try {
       await fs.promises.rename(this.pathOf(name), this.pathOf(aside));
       if (!this.noSync) await syncDirectory(this.directory);

@@ -133,3 +133,21 @@ export class DirectoryReader implements ArchiveReader {
     await rm(this.locate(name), { force: true });
   }
 }
+
+/** The first `length` bytes of an archived file (fewer if it is shorter); null when absent. */
+export async function readArchiveHead(archive: ArchiveReader, name: string, length: number): Promise<Buffer | null> {
+  const stream = await archive.openRead(name, length);
+  if (!stream) return null;
+  const chunks: Buffer[] = [];
+  let got = 0;
+  try {
+    for await (const chunk of stream) {
+      chunks.push(chunk as Buffer);
+      got += (chunk as Buffer).length;
+      if (got >= length) break;
+    }
+  } finally {
+    stream.destroy();
+  }
+  return Buffer.concat(chunks).subarray(0, length);
+}

@@ -98,3 +98,10 @@ export interface WalSink {
 export function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
   return typeof (value as { then?: unknown })?.then === 'function';
 }
+
+/** The name to set `name` aside under: NAME.REASON, or NAME.REASON.1, … when `taken` has it. */
+export function asideName(name: string, reason: string, taken: ReadonlySet<string>): string {
+  let aside = `${name}.${reason}`;
+  for (let i = 1; taken.has(aside); i++) aside = `${name}.${reason}.${i}`;
+  return aside;
+}

@@ -134,7 +134,7 @@ export class Uploader {
     return done;
   }
 
-  /** Delete an object (a partial made stale by the complete segment); retried like an upload, never fatal. */
+  /** Delete an object (a partial made stale by the complete segment): one attempt, a warning if it fails, never fatal. */
   async removeObject(name: string): Promise<void> {
     try {
       await this.store.remove(name);

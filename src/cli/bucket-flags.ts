@@ -8,6 +8,7 @@ import { S3Store, isS3Url, parseS3Url } from '../archive/s3-store.js';
 import type { S3StoreOptions } from '../archive/s3-store.js';
 import { type ArchiveReader, DirectoryReader } from '../archive/reader.js';
 import { WalstreamError } from '../errors.js';
+import { wholeNumber } from '../units.js';
 
 export interface S3Flags {
   s3Endpoint?: string;
@@ -38,12 +39,6 @@ export function addTargetOptions(command: Command): Command {
     .option('--upload-partial-every <seconds>', 'also upload the segment in progress as NAME.partial this often, so the bucket is never further behind the server')
     .option('--keep-local <n>', 'keep only the newest N (1 or more) complete segments in the spool once the bucket has them (default: keep all)')
     .option('--upload-concurrency <n>', 'uploads at once', '4'));
-}
-
-function wholeNumber(text: string, flag: string, min: number, max: number): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < min || n > max) throw new WalstreamError('BAD_OPTION', `invalid ${flag} "${text}": give a whole number from ${min} to ${max}`);
-  return n;
 }
 
 /** How to reach the store, from --s3-endpoint/--s3-path-style (the SDK's environment does the rest). */

@@ -7,7 +7,7 @@ import { type Command, Option } from 'commander';
 import type { Archiver, ArchiverOptions } from '../archiver.js';
 import { WalstreamError } from '../errors.js';
 import type { MonitoringServer } from '../metrics-server.js';
-import { parseByteSize } from '../units.js';
+import { parseByteSize, wholeNumber } from '../units.js';
 import { type LogFn, type LogFormat, parseLogFormat } from './log.js';
 
 export interface MonitoringFlags {
@@ -31,12 +31,6 @@ export function addMonitoringOptions(command: Command): Command {
     .addOption(new Option('--on-slot-limit <action>', 'over --max-slot-retained: warn, or release the slot (advance it to the server\'s position: protects the primary\'s disk, leaves a gap in the archive, recorded as a walstream.gap.* file)').choices(['warn', 'release']).default('warn'))
     .option('--slot-check-interval <seconds>', 'seconds between checks of what the slot holds back (a short SQL connection each time; default 10 with --metrics-port or --max-slot-retained)')
     .addOption(new Option('--log-format <format>', 'log lines: plain, or json (one object a line: time, level, msg, lsn)').choices(['plain', 'json']).default('plain'));
-}
-
-function wholeNumber(text: string, flag: string, min: number, max: number): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < min || n > max) throw new WalstreamError('BAD_OPTION', `invalid ${flag} "${text}": give a whole number from ${min} to ${max}`);
-  return n;
 }
 
 /** The Archiver options the flags ask for (slot checks and the slot guard). */

@@ -13,7 +13,7 @@ import { type ArchivedSegment, decodeLongPageHeader, parseArchivedName } from '.
 import { decompressFile } from '../archive/codec.js';
 import { describeGap, listGapMarkers } from '../archive/gaps.js';
 import { WalstreamError } from '../errors.js';
-import { type ArchiveReader, DirectoryReader } from '../archive/reader.js';
+import { type ArchiveReader, DirectoryReader, readArchiveHead } from '../archive/reader.js';
 import { type HistoryEntry, parseHistory, timelineAt } from './history.js';
 import { type ChainState, type WalkContext, type WalkResult, walkSegment } from './walker.js';
 import { type WalkTaskResult, WalkPool, joinWalk } from './parallel.js';
@@ -346,20 +346,7 @@ async function readSegment(archive: ArchiveReader, segment: ArchivedSegment): Pr
 /** The first bytes of a segment file (the long page header); a compressed one is decompressed whole. */
 async function readHead(archive: ArchiveReader, name: string): Promise<Buffer> {
   if (/\.(gz|lz4|zst)(\.partial)?$/.test(name)) return readSegment(archive, { fileName: name } as ArchivedSegment);
-  const stream = await archive.openRead(name);
-  if (!stream) return Buffer.alloc(0);
-  const chunks: Buffer[] = [];
-  let length = 0;
-  try {
-    for await (const chunk of stream) {
-      chunks.push(chunk as Buffer);
-      length += (chunk as Buffer).length;
-      if (length >= 64) break; // the long page header is 40 bytes: the rest is not read
-    }
-  } finally {
-    stream.destroy();
-  }
-  return Buffer.concat(chunks).subarray(0, 64);
+  return (await readArchiveHead(archive, name, 64)) ?? Buffer.alloc(0);
 }
 
 /** The segment size from the oldest segment file's long page header, or null when no file has one. */

@@ -21,6 +21,22 @@ export function spawnWalstream(args: string[], opts: ToolOptions = {}): ToolProc
 }
 
 /** Archive contents: complete segment names, .partial names, history names, anything else. */
+/**
+ * Run `body` while the spawned walstream `child` runs: on a failure its stderr is printed (the test's
+ * evidence), and it is stopped with SIGTERM and awaited either way.
+ */
+export async function whileRunning<T>(child: ToolProcess, body: () => Promise<T>): Promise<T> {
+  try {
+    return await body();
+  } catch (err) {
+    console.log(child.output.stderr);
+    throw err;
+  } finally {
+    child.kill('SIGTERM');
+    await child.exited;
+  }
+}
+
 export async function listArchive(dir: string): Promise<{ complete: string[]; partial: string[]; history: string[]; other: string[] }> {
   const names = (await readdir(dir)).sort();
   return {

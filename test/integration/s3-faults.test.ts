@@ -12,7 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { destroyAll, freePort, lsnToBigInt, startCluster, tempDir, waitFor, type Cluster } from '../harness/cluster.js';
 import { startS3FaultProxy, type S3FaultProxy } from '../harness/s3-fault-proxy.js';
 import { bucketHeldThrough as heldThrough, bucketSizes } from '../harness/bucket.js';
-import { spawnWalstream } from '../harness/walstream.js';
+import { spawnWalstream, whileRunning } from '../harness/walstream.js';
 import { walFileName } from '../../src/lsn.js';
 import { s3ClientOptions, startS3rver, type S3Server } from '../../scripts/s3-servers.mjs';
 
@@ -100,7 +100,7 @@ describe('uploads under faults', () => {
     const ws = spawnWalstream(['receive', '-D', spool, '-S', 'held', '-h', cluster.host, '-p', String(cluster.port), '-U', 'postgres',
       '-s', '1', '--flush-after-upload', '--keep-local', '1', '-v',
       '--target', `s3://${s3.bucket}/held`, '--s3-endpoint', proxy.endpoint, '--s3-path-style'], { env: env() });
-    try {
+    await whileRunning(ws, async () => {
       await waitFor(async () => /starting log streaming at ([0-9A-F/]+)/.test(ws.output.stderr), { what: 'streaming' });
       const start = lsnToBigInt(/starting log streaming at ([0-9A-F/]+)/.exec(ws.output.stderr)![1]!);
       const firstSegno = start / BigInt(MB);
@@ -110,7 +110,7 @@ describe('uploads under faults', () => {
       await waitFor(async () => bucketHeldThrough((await bucketObjects('held')).keys(), firstSegno) > start, { what: 'a first segment in the bucket' });
 
       // The store goes down (uploads in flight are cut); WAL keeps coming and is archived locally.
-      await proxy.down();
+      await proxy!.down();
       const downAt = bucketHeldThrough((await bucketObjects('held')).keys(), firstSegno);
       for (let i = 0; i < 3; i++) {
         await cluster.generateWal(MB);
@@ -141,19 +141,13 @@ describe('uploads under faults', () => {
       expect(ws.output.stderr).toMatch(/upload of [0-9A-F]{24} failed/);
 
       // The store is back: uploads finish, the spool empties of them, and the slot moves past them.
-      await proxy.forward();
+      await proxy!.forward();
       await waitFor(async () => bucketHeldThrough((await bucketObjects('held')).keys(), firstSegno) >= serverEnd - (serverEnd % BigInt(MB)),
         { timeoutMs: 60_000, what: 'the bucket to catch up' });
       await waitFor(async () => lsnToBigInt((await cluster.slotRestartLsn('held'))!) > downAt, { timeoutMs: 30_000, what: 'the slot to move on' });
       await waitFor(async () => (await localSegments()).length === 1, { what: 'the spool trimmed once uploaded (--keep-local 1)' });
       expect(ws.exitCode).toBeNull();
-    } catch (err) {
-      console.log(ws.output.stderr);
-      throw err;
-    } finally {
-      ws.kill('SIGTERM');
-      await ws.exited;
-    }
+    });
   });
 
   it('a restart with the store still down keeps the slot where the bucket ends, though the spool holds more', async () => {
@@ -177,7 +171,7 @@ describe('uploads under faults', () => {
     expect(lsnToBigInt((await cluster.slotRestartLsn('restart_held'))!)).toBeLessThanOrEqual(held + BigInt(MB));
     // Second run, store still down: it resumes after the spool's segments, yet reports none of them.
     const second = spawnWalstream(args, { env: env() });
-    try {
+    await whileRunning(second, async () => {
       await waitFor(async () => /starting log streaming/.test(second.output.stderr), { what: 'streaming again' });
       await cluster.generateWal(200 * 1024);
       for (let round = 0; round < 3; round++) {
@@ -185,14 +179,8 @@ describe('uploads under faults', () => {
         expect(lsnToBigInt((await cluster.slotRestartLsn('restart_held'))!)).toBeLessThanOrEqual(held + BigInt(MB));
       }
       // The store is back: the spool's segments go up, and only then the slot moves.
-      await proxy.forward();
+      await proxy!.forward();
       await waitFor(async () => lsnToBigInt((await cluster.slotRestartLsn('restart_held'))!) > held + 2n * BigInt(MB), { timeoutMs: 60_000, what: 'the slot to move once uploaded' });
-    } catch (err) {
-      console.log(second.output.stderr);
-      throw err;
-    } finally {
-      second.kill('SIGTERM');
-      await second.exited;
-    }
+    });
   });
 });

@@ -15,7 +15,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { bucketContents, bucketHeldThrough, bucketSizes } from '../harness/bucket.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { destroyAll, lsnToBigInt, runTool, startCluster, tempDir, waitFor, type Cluster } from '../harness/cluster.js';
-import { runWalstream, spawnWalstream } from '../harness/walstream.js';
+import { runWalstream, spawnWalstream, whileRunning } from '../harness/walstream.js';
 import { formatLsn, walFileName } from '../../src/lsn.js';
 import { S3Store } from '../../src/archive/s3-store.js';
 import { rgwAvailable, s3ClientOptions, startRgw, type RgwServer } from '../../scripts/s3-servers.mjs';
@@ -107,7 +107,7 @@ describe.skipIf(unavailable !== null)('receive --target on Ceph RGW', () => {
     const ws = spawnWalstream(['receive', '-D', spool, '-S', 'mono', '-h', cluster.host, '-p', String(cluster.port), '-U', 'postgres',
       '--synchronous', '-s', '1', '--flush-after-upload', '--upload-partial-every', '1', '-v',
       '--target', `s3://${rgw.bucket}/mono`, '--s3-endpoint', rgw.endpoint, '--s3-path-style'], { env: env() });
-    try {
+    await whileRunning(ws, async () => {
       await waitFor(async () => /starting log streaming at ([0-9A-F/]+)/.test(ws.output.stderr), { what: 'streaming' });
       const firstSegno = lsnToBigInt(/starting log streaming at ([0-9A-F/]+)/.exec(ws.output.stderr)![1]!) / BigInt(MB);
       let previous = 0n;
@@ -132,12 +132,6 @@ describe.skipIf(unavailable !== null)('receive --target on Ceph RGW', () => {
       // Partial uploads move the report within a segment, not only at segment ends.
       expect(withinSegment).toBeGreaterThan(0);
       expect(previous).toBeGreaterThan(firstSegno * BigInt(MB));
-    } catch (err) {
-      console.log(ws.output.stderr);
-      throw err;
-    } finally {
-      ws.kill('SIGTERM');
-      await ws.exited;
-    }
+    });
   });
 });
