@@ -8,10 +8,12 @@
  * timeline switch point in the segment, a record spanning the whole segment, a boundary XLOG_SWITCH)
  * is walked again on the main thread from the chain, so results are identical to the serial walk's.
  */
+import * as fsSync from 'node:fs';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { crc32cRange } from './crc32c.js';
+import { segmentBuffers } from './wal-wasm.js';
 import { RECORD_CRC_OFFSET, RECORD_HEADER, RM_XLOG_ID, XLOG_SWITCH, XLP_FIRST_IS_CONTRECORD, XLP_FIRST_IS_OVERWRITE_CONTRECORD, XLR_INFO_MASK, u32, u64 } from './format.js';
 import { type ChainState, type SegmentHead, type WalkContext, walkSegment } from './walker.js';
 
@@ -49,10 +51,10 @@ let nextScratch = 0;
 
 /**
  * Read a segment file: an uncompressed one into one of the two reused buffers (valid until the read
- * after next), asynchronously (on libuv's thread pool), so a worker reads its next file while it walks
- * this one; a compressed one is decompressed.
+ * after next), asynchronously (on libuv's thread pool), so a walker reads its next file while it walks
+ * this one; a compressed one is decompressed. Errors say "cannot be read: …" or "does not decompress: …".
  */
-async function readSegmentFile(file: string, fileName: string): Promise<Buffer> {
+export async function readSegmentFile(file: string, fileName: string): Promise<Buffer> {
   let raw: Buffer;
   if (/\.(gz|lz4|zst)(\.partial)?$/.test(fileName)) {
     try {
@@ -69,25 +71,37 @@ async function readSegmentFile(file: string, fileName: string): Promise<Buffer> 
   }
   const which = nextScratch;
   nextScratch ^= 1;
+  let fd: number;
   try {
-    const handle = await fs.open(file, 'r');
-    try {
-      const size = (await handle.stat()).size;
-      let buffer = scratch[which];
-      if (buffer === null || buffer.length < size) buffer = scratch[which] = Buffer.allocUnsafe(Math.max(size, 16 << 20));
-      let got = 0;
-      while (got < size) {
-        const { bytesRead } = await handle.read(buffer, got, size - got, got);
-        if (bytesRead === 0) break;
-        got += bytesRead;
-      }
-      return buffer.subarray(0, got);
-    } finally {
-      await handle.close();
-    }
+    // Opened here, synchronously, so the read below is one thread-pool job that runs whole while this
+    // thread walks the segment before: chained async open/stat/read steps would each wait for the
+    // event loop, which the (synchronous) walk holds, and the read would start only after it.
+    fd = fsSync.openSync(file, 'r');
   } catch (err) {
     throw new Error(`cannot be read: ${(err as Error).message}`);
   }
+  try {
+    const size = fsSync.fstatSync(fd).size;
+    let buffer = scratch[which];
+    if (buffer === null || buffer.length < size) buffer = scratch[which] = segmentBuffers(size)?.[which] ?? Buffer.allocUnsafe(Math.max(size, 16 << 20));
+    let got = 0;
+    while (got < size) {
+      const bytesRead = await readAt(fd, buffer, got, size - got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    return buffer.subarray(0, got);
+  } catch (err) {
+    throw new Error(`cannot be read: ${(err as Error).message}`);
+  } finally {
+    fsSync.closeSync(fd);
+  }
+}
+
+function readAt(fd: number, buffer: Buffer, offset: number, length: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    fsSync.read(fd, buffer, offset, length, offset, (err, bytesRead) => (err ? reject(err) : resolve(bytesRead)));
+  });
 }
 
 /** Walk one segment's bytes afresh (what a worker does with each task). */

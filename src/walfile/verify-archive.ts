@@ -7,6 +7,7 @@
  */
 import { existsSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatLsn, historyFileName, isValidSegmentSize, segmentFileName, parseSegmentFileName } from '../lsn.js';
 import { type ArchivedSegment, decodeLongPageHeader, parseArchivedName } from '../archive/scan.js';
@@ -16,7 +17,7 @@ import { WalstreamError } from '../errors.js';
 import { type ArchiveReader, DirectoryReader, readArchiveHead } from '../archive/reader.js';
 import { type HistoryEntry, parseHistory, timelineAt } from './history.js';
 import { type ChainState, type WalkContext, type WalkResult, walkSegment } from './walker.js';
-import { type WalkTaskResult, WalkPool, joinWalk } from './parallel.js';
+import { type WalkTaskResult, WalkPool, joinWalk, readSegmentFile } from './parallel.js';
 import { type Watermark, readWatermark, removeWatermark, writeWatermark } from './watermark.js';
 
 export interface VerifyOptions {
@@ -327,8 +328,12 @@ function finish(result: VerifyResult): VerifyResult {
   return result;
 }
 
-/** A segment's WAL bytes, decompressed (codec.ts) when its name says so. */
+/**
+ * A segment's WAL bytes, decompressed (codec.ts) when its name says so. From a directory, into one of
+ * two reused buffers (parallel.ts readSegmentFile): valid until the read after next.
+ */
 async function readSegment(archive: ArchiveReader, segment: ArchivedSegment): Promise<Buffer> {
+  if (archive instanceof DirectoryReader) return readSegmentFile(path.join(archive.directory, segment.fileName), segment.fileName);
   let raw: Buffer | null;
   try {
     raw = await archive.read(segment.fileName);

@@ -11,6 +11,7 @@
 import { formatLsn } from '../lsn.js';
 import { isWalPageMagic } from '../page-check.js';
 import { crc32cRange } from './crc32c.js';
+import { inModule, moduleRun, moduleWholeRecords } from './wal-wasm.js';
 import {
   LONG_PAGE_HEADER, RECORD_CRC_OFFSET, RECORD_HEADER, RM_XLOG_ID, SHORT_PAGE_HEADER, XLOG_SWITCH, XLP_ALL_FLAGS,
   XLP_FIRST_IS_CONTRECORD, XLP_FIRST_IS_OVERWRITE_CONTRECORD, XLP_LONG_HEADER, XLR_INFO_MASK, maxAlign, u16, u32, u64,
@@ -145,6 +146,8 @@ const hex = (n: number): string => '0x' + n.toString(16).padStart(8, '0');
 export function walkSegment(input: SegmentInput, ctx: WalkContext, from: ChainState | null, options?: { head?: boolean }): WalkResult {
   // A plain Uint8Array view: its subarray (for native CRC calls) is cheaper than a Buffer's.
   const d = new Uint8Array(input.data.buffer, input.data.byteOffset, input.data.length);
+  // A segment read into the WebAssembly module's memory (wal-wasm.ts) is walked there.
+  const fast = inModule(d);
   const head: SegmentHead | undefined = options?.head ? { info: -1, remaining: -1, continuation: null, firstStart: null, firstPrev: null } : undefined;
   const segmentSize = input.segmentSize;
   const segmentStart = input.segno * BigInt(segmentSize);
@@ -323,11 +326,12 @@ export function walkSegment(input: SegmentInput, ctx: WalkContext, from: ChainSt
       if (prevHi >= 0) {
         // The usual case, records that fit on the page one after another: checked by a small loop
         // that the JIT compiles early (this function is large, and a worker walks only a few segments).
-        const next = wholeRecords(d, pos, pageEnd, prevLo, prevHi, segLo, segHi, endsAt, boundaryAt);
+        const next = fast ? moduleWholeRecords(d, pos, pageEnd, prevLo, prevHi, segLo, segHi, endsAt, boundaryAt)
+          : wholeRecords(d, pos, pageEnd, prevLo, prevHi, segLo, segHi, endsAt, boundaryAt);
         if (next !== pos) {
-          records += runRecords;
+          records += fast ? moduleRun.records : runRecords;
           prevHi = segHi;
-          prevLo = segLo + runLast;
+          prevLo = segLo + (fast ? moduleRun.last : runLast);
           pos = next;
           continue;
         }
