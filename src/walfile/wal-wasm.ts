@@ -1,18 +1,19 @@
 /**
- * verify's inner loops as WebAssembly: CRC-32C and the run of whole records on a page (wal-check.c,
- * beside this file), over segment buffers that live in the module's memory. Why: walking an archive
+ * verify's inner loops as WebAssembly (wal-check.c, beside this file): CRC-32C, the run of whole
+ * records on a page, and the walk of whole ordinary pages, over segment buffers that live in the
+ * module's memory. Why: walking an archive
  * is a run from a cold start (one command), where the JavaScript loops spend a good part of the walk
  * unoptimized or deoptimized, and each native CRC call costs a view and a crossing; WebAssembly is
  * compiled before the first call and reads the segment in place. Built with clang 14:
  *
  *   clang --target=wasm32 -O3 -nostdlib -ffreestanding -Wl,--no-entry -Wl,--export=__heap_base \
- *     -o wal-check.wasm src/walfile/wal-check.c
+ *     -Wl,--allow-undefined -o wal-check.wasm src/walfile/wal-check.c
  *
- * (sha256 of the module: 3b24664819783bead6f22f87d350720bf28f33624016c9ebf279d7dc24a63ca3). Without WebAssembly
+ * (sha256 of the module: 472d6d47768f0fda951c49b5a120e4d82e81d2d0c88ef3c01ca68e9355b0d7f9). Without WebAssembly
  * (or for segments over MAX_SEGMENT) the same loops run in TypeScript.
  */
 
-const WASM = 'AGFzbQEAAAABHARgAABgA39/fwF/YAl/f39/f39/f38Bf2AAAX8DBwYAAQECAwMEBQFwAQEBBQMBAAIGDwJ/AUGQyAQLfwBBkMgECwdOBwZtZW1vcnkCAARpbml0AAADY3JjAAENd2hvbGVfcmVjb3JkcwADC3J1bl9yZWNvcmRzAAQIcnVuX2xhc3QABQtfX2hlYXBfYmFzZQMBCroMBosEAQR/QQAhAEGAiICAACEBA0AgASAAQQF2IgJB+PbYl3hzIAIgAEEBcRsiAkEBdiIDQfj22Jd4cyADIAJBAXEbIgJBAXYiA0H49tiXeHMgAyACQQFxGyICQQF2IgNB+PbYl3hzIAMgAkEBcRsiAkEBdiIDQfj22Jd4cyADIAJBAXEbIgJBAXYiA0H49tiXeHMgAyACQQFxGyICQQF2IgNB+PbYl3hzIAMgAkEBcRsiAkEBdiIDQfj22Jd4cyADIAJBAXEbNgIAIAFBBGohASAAQQFqIgBBgAJHDQALQQAhAANAIABBgJCAgABqIABBgIiAgABqKAIAIgFBCHYgAUH/AXFBAnRBgIiAgABqKAIAcyIBNgIAIABBgJiAgABqIAFBCHYgAUH/AXFBAnRBgIiAgABqKAIAcyIBNgIAIABBgKCAgABqIAFBCHYgAUH/AXFBAnRBgIiAgABqKAIAcyIBNgIAIABBgKiAgABqIAFBCHYgAUH/AXFBAnRBgIiAgABqKAIAcyIBNgIAIABBgLCAgABqIAFBCHYgAUH/AXFBAnRBgIiAgABqKAIAcyIBNgIAIABBgLiAgABqIAFBCHYgAUH/AXFBAnRBgIiAgABqKAIAcyIBNgIAIABBgMCAgABqIAFBCHYgAUH/AXFBAnRBgIiAgABqKAIAczYCACAAQQRqIgBBgAhHDQALCxQAIAJBf3MgACABEIKAgIAAQX9zC5IFAQJ/AkAgAkUNACABQQNxRQ0AIABB/wFxIAEtAABzQQJ0QYCIgIAAaigCACAAQQh2cyEAIAFBAWohAwJAIAJBf2oiBEUNACADQQNxRQ0AIABB/wFxIAEtAAFzQQJ0QYCIgIAAaigCACAAQQh2cyEAIAFBAmohAwJAIAJBfmoiBEUNACADQQNxRQ0AIABB/wFxIAEtAAJzQQJ0QYCIgIAAaigCACAAQQh2cyEAIAFBA2ohAwJAIAJBfWoiBEUNACADQQNxRQ0AIABB/wFxIAEtAANzQQJ0QYCIgIAAaigCACAAQQh2cyEAIAJBfGohAiABQQRqIQEMAwsgBCECIAMhAQwCCyAEIQIgAyEBDAELIAQhAiADIQELAkAgAkEISQ0AA0AgASgAACAAcyIAQQZ2QfwHcUGAuICAAGooAgAgAEH/AXFBAnRBgMCAgABqKAIAcyAAQQ52QfwHcUGAsICAAGooAgBzIABBFnZB/AdxQYCogIAAaigCAHMgAUEEaigAACIAQf8BcUECdEGAoICAAGooAgBzIABBBnZB/AdxQYCYgIAAaigCAHMgAEEOdkH8B3FBgJCAgABqKAIAcyAAQRZ2QfwHcUGAiICAAGooAgBzIQAgAUEIaiEBIAJBeGoiAkEHSw0ACwsCQCACRQ0AAkACQCACQQFxDQAgAiEDDAELIABB/wFxIAEtAABzQQJ0QYCIgIAAaigCACAAQQh2cyEAIAFBAWohASACQX9qIQMLIAJBAUYNAANAIABB/wFxIAEtAABzQQJ0QYCIgIAAaigCACAAQQh2cyIAQf8BcSABQQFqLQAAc0ECdEGAiICAAGooAgAgAEEIdnMhACABQQJqIQEgA0F+aiIDDQALCyAAC+kCAgJ+BH8CQAJAIAGtIglCBHwgAq0iClYNACAAIAFqIgIoAAAiC0EYSQ0AIAEgB04NACAJIAutfCAKVg0AQQAhDEEAIQ0CQANAIAEhDgJAIAIoAAggA0YNACAOIQEMBAsCQCACKAAMIARGDQAgDiEBDAQLAkAgAigAFEF/IAJBGGogC0FoahCCgICAACACQRQQgoCAgABBf3NGDQAgDiEBDAQLAkAgDiALakEHakF4cSIBIAdMDQAgDiEBDAQLAkAgASAIRw0AIA4hAQwECwJAIAItABENACACLQAQQfABcUHAAEcNACAOIQEMBAsCQCABrSIJQgSEIApWDQAgDUEBaiENIAAgAWoiAigAACILQRhJDQIgASAHTg0CIA4gBWohAyAOIQwgBiEEIAkgC618IApWDQQMAQsLIA1BAWohDQsgDiEMDAELQQAhDEEAIQ0LQQAgDDYChMiAgABBACANNgKAyICAACABCwsAQQAoAoDIgIAACwsAQQAoAoTIgIAACwBeBG5hbWUBQwYABGluaXQBA2NyYwIHY3JjX3JhdwMNd2hvbGVfcmVjb3JkcwQPZ2V0X3J1bl9yZWNvcmRzBQxnZXRfcnVuX2xhc3QHEgEAD19fc3RhY2tfcG9pbnRlcgAtCXByb2R1Y2VycwEMcHJvY2Vzc2VkLWJ5AQxEZWJpYW4gY2xhbmcGMTQuMC42';
+const WASM = 'AGFzbQEAAAABLwZgA39/fwF/YAAAYAl/f39/f39/f38Bf2AAAX9gAX8AYAt/f39/f39/f39/fwF/AhIBA2VudgpuYXRpdmVfY3JjAAADCgkBAAACAwMDBAUEBQFwAQEBBQMBAAIGDwJ/AUHQyAQLfwBB0MgECwdwCgZtZW1vcnkCAARpbml0AAEDY3JjAAINd2hvbGVfcmVjb3JkcwAEC3J1bl9yZWNvcmRzAAUIcnVuX2xhc3QABgVzdGF0ZQAHCnNldF9uYXRpdmUACAp3YWxrX3BhZ2VzAAkLX19oZWFwX2Jhc2UDAQqDGQmLBAEEf0EAIQBBgIiAgAAhAQNAIAEgAEEBdiICQfj22Jd4cyACIABBAXEbIgJBAXYiA0H49tiXeHMgAyACQQFxGyICQQF2IgNB+PbYl3hzIAMgAkEBcRsiAkEBdiIDQfj22Jd4cyADIAJBAXEbIgJBAXYiA0H49tiXeHMgAyACQQFxGyICQQF2IgNB+PbYl3hzIAMgAkEBcRsiAkEBdiIDQfj22Jd4cyADIAJBAXEbIgJBAXYiA0H49tiXeHMgAyACQQFxGzYCACABQQRqIQEgAEEBaiIAQYACRw0AC0EAIQADQCAAQYCQgIAAaiAAQYCIgIAAaigCACIBQQh2IAFB/wFxQQJ0QYCIgIAAaigCAHMiATYCACAAQYCYgIAAaiABQQh2IAFB/wFxQQJ0QYCIgIAAaigCAHMiATYCACAAQYCggIAAaiABQQh2IAFB/wFxQQJ0QYCIgIAAaigCAHMiATYCACAAQYCogIAAaiABQQh2IAFB/wFxQQJ0QYCIgIAAaigCAHMiATYCACAAQYCwgIAAaiABQQh2IAFB/wFxQQJ0QYCIgIAAaigCAHMiATYCACAAQYC4gIAAaiABQQh2IAFB/wFxQQJ0QYCIgIAAaigCAHMiATYCACAAQYDAgIAAaiABQQh2IAFB/wFxQQJ0QYCIgIAAaigCAHM2AgAgAEEEaiIAQYAIRw0ACwsUACACQX9zIAAgARCDgICAAEF/cwuSBQECfwJAIAJFDQAgAUEDcUUNACAAQf8BcSABLQAAc0ECdEGAiICAAGooAgAgAEEIdnMhACABQQFqIQMCQCACQX9qIgRFDQAgA0EDcUUNACAAQf8BcSABLQABc0ECdEGAiICAAGooAgAgAEEIdnMhACABQQJqIQMCQCACQX5qIgRFDQAgA0EDcUUNACAAQf8BcSABLQACc0ECdEGAiICAAGooAgAgAEEIdnMhACABQQNqIQMCQCACQX1qIgRFDQAgA0EDcUUNACAAQf8BcSABLQADc0ECdEGAiICAAGooAgAgAEEIdnMhACACQXxqIQIgAUEEaiEBDAMLIAQhAiADIQEMAgsgBCECIAMhAQwBCyAEIQIgAyEBCwJAIAJBCEkNAANAIAEoAAAgAHMiAEEGdkH8B3FBgLiAgABqKAIAIABB/wFxQQJ0QYDAgIAAaigCAHMgAEEOdkH8B3FBgLCAgABqKAIAcyAAQRZ2QfwHcUGAqICAAGooAgBzIAFBBGooAAAiAEH/AXFBAnRBgKCAgABqKAIAcyAAQQZ2QfwHcUGAmICAAGooAgBzIABBDnZB/AdxQYCQgIAAaigCAHMgAEEWdkH8B3FBgIiAgABqKAIAcyEAIAFBCGohASACQXhqIgJBB0sNAAsLAkAgAkUNAAJAAkAgAkEBcQ0AIAIhAwwBCyAAQf8BcSABLQAAc0ECdEGAiICAAGooAgAgAEEIdnMhACABQQFqIQEgAkF/aiEDCyACQQFGDQADQCAAQf8BcSABLQAAc0ECdEGAiICAAGooAgAgAEEIdnMiAEH/AXEgAUEBai0AAHNBAnRBgIiAgABqKAIAIABBCHZzIQAgAUECaiEBIANBfmoiAw0ACwsgAAvpAgICfgR/AkACQCABrSIJQgR8IAKtIgpWDQAgACABaiICKAAAIgtBGEkNACABIAdODQAgCSALrXwgClYNAEEAIQxBACENAkADQCABIQ4CQCACKAAIIANGDQAgDiEBDAQLAkAgAigADCAERg0AIA4hAQwECwJAIAIoABRBfyACQRhqIAtBaGoQg4CAgAAgAkEUEIOAgIAAQX9zRg0AIA4hAQwECwJAIA4gC2pBB2pBeHEiASAHTA0AIA4hAQwECwJAIAEgCEcNACAOIQEMBAsCQCACLQARDQAgAi0AEEHwAXFBwABHDQAgDiEBDAQLAkAgAa0iCUIEhCAKVg0AIA1BAWohDSAAIAFqIgIoAAAiC0EYSQ0CIAEgB04NAiAOIAVqIQMgDiEMIAYhBCAJIAutfCAKVg0EDAELCyANQQFqIQ0LIA4hDAwBC0EAIQxBACENC0EAIAw2AoTIgIAAQQAgDTYCgMiAgAAgAQsLAEEAKAKAyICAAAsLAEEAKAKEyICAAAsIAEGIyICAAAsNAEEAIAA2AsDIgIAAC7AMBQd/An4EfwF+BX8jgICAgABBwABrIgskgICAgABBAEEANgKQyICAACALQThqIgxBACkCuMiAgAA3AwAgC0EwaiINQQApArDIgIAANwMAIAtBCGpBIGoiDkEAKQKoyICAADcDACALQQhqQRhqIg9BACkCoMiAgAA3AwAgC0EYaiIQQQApApjIgIAANwMAIAtBCGpBCGoiEUEAKQKQyICAADcDACALQQApAojIgIAANwMIAkACQCABrSADrSISfCACrSITWA0AIAEhFAwBCyADIAFqIRUDQAJAIAAgAWoiFi8AACAGRg0AIAEhFAwCCwJAIBZBA2otAABBCHQgFi0AAiICQfoBcXJFDQAgASEUDAILAkAgFigABCAHRg0AIAEhFAwCCwJAIAEgCE8NACABIRQMAgsCQCAWKAAIIAEgBGpGDQAgASEUDAILAkAgFigADCAFRg0AIAEhFAwCCyACQQFxIRcCQAJAIAsoAhQiAkUNAAJAIBcNACABIRQMBAsgFigAECALKAIcIAsoAiBrRg0BIAEhFAwDCyAXRQ0AIAEhFAwCCyABIANqIhStIRgCQCAUIAFBGGoiF00NAANAAkACQCACRQ0AIBQgF2siGSALKAIcIAsoAiAiFmsiAiACIBlLGyEZQQAhGgJAIBZBF0sNAAJAIBlBGCAWayIbIBsgGUsbIhpFDQAgAiAVIBdrIhwgAiAcSRsiAiAbIAIgG0kbIhtBAXEhHUEAIQICQCAbQQFGDQAgG0F+cSEbIAAgF2ohHEEAIQIDQCALQQhqIBYgAmpqQSBqIBwgAmoiFi0AADoAACALQQhqIAIgCygCIGpqQSFqIBZBAWotAAA6AAAgCygCICEWIBsgAkECaiICRw0ACwsgHUUNACALQQhqIBYgAmpqQSBqIAAgAiAXamotAAA6AAAgCygCICEWCyAWIBpqQRhHDQACQCALKAIwIAsoAghGDQAgASEUDAcLIAsoAjQgCygCDEYNACABIRQMBgsCQCAZIBpNDQAgACAXaiAaaiECIAsoAiQhGwJAAkAgGSAaayIcQYAISQ0AQQAoAsDIgIAARQ0AIAIgHCAbEICAgIAAIQIgCygCICEWDAELIBtBf3MgAiAcEIOAgIAAQX9zIQILIAsgAjYCJAsgGSAXaiEXIAsgFiAZaiICNgIgIAIgCygCHEkNAQJAIAsoAjwgCygCJEF/cyAOQRQQg4CAgABBf3NGDQAgASEUDAYLAkAgCy0AOQ0AIAstADhB8AFxQcAARw0AIAEhFAwGCwJAIBdBB2pBeHEiFyAJTA0AIAEhFAwGCwJAIBcgCkcNACABIRQMBgsgC0EANgIUIAsgBTYCDCALIAsoAhBBAWo2AhAgCyALKAIYIARqNgIIDAELAkAgF0EEaiAUTQ0AIAEhFAwFCwJAIAAgF2oiAigAACIWQRhPDQAgASEUDAULAkAgFyAJSA0AIAEhFAwFCwJAIBatIBetfCAYWA0AIAtCADcDOCALQgA3AzAgC0IANwMoIAtCADcDICALIBY2AhwgCyAXNgIYIAtBATYCFAwBCwJAIAIoAAggCygCCEYNACABIRQMBQsCQCACKAAMIAsoAgxGDQAgASEUDAULIAJBGGohGQJAAkAgFkFoaiIbQYAISQ0AQQAoAsDIgIAARQ0AIBkgG0EAEICAgIAAIRkMAQtBfyAZIBsQg4CAgABBf3MhGQsCQCACKAAUIBlBf3MgAkEUEIOAgIAAQX9zRg0AIAEhFAwFCwJAIAItABENACACLQAQQfABcUHAAEcNACABIRQMBQsCQCAXIBZqQQdqQXhxIgIgCUwNACABIRQMBQsCQCACIApHDQAgASEUDAULIAsgBTYCDCALIBcgBGo2AgggCyALKAIQQQFqNgIQIAIhFwsgFCAXTQ0BIAsoAhQhAgwACwtBACALKQMINwKIyICAAEEAIAwpAwA3ArjIgIAAQQAgDSkDADcCsMiAgABBACAOKQMANwKoyICAAEEAIA8pAwA3AqDIgIAAQQAgECkDADcCmMiAgABBACARKQMANwKQyICAACAVIANqIRUgFCEBIBggEnwgE1gNAAsLIAtBwABqJICAgIAAIBQLAIkBBG5hbWUBbgoACm5hdGl2ZV9jcmMBBGluaXQCA2NyYwMHY3JjX3JhdwQNd2hvbGVfcmVjb3JkcwUPZ2V0X3J1bl9yZWNvcmRzBgxnZXRfcnVuX2xhc3QHBXN0YXRlCApzZXRfbmF0aXZlCQp3YWxrX3BhZ2VzBxIBAA9fX3N0YWNrX3BvaW50ZXIALQlwcm9kdWNlcnMBDHByb2Nlc3NlZC1ieQEMRGViaWFuIGNsYW5nBjE0LjAuNg==';
 
 /** Largest segment whose buffers go into the module's memory (two of them). */
 const MAX_SEGMENT = 64 << 20;
@@ -26,6 +27,18 @@ interface Exports {
   whole_records(d: number, pos: number, pageEnd: number, prevLo: number, prevHi: number, segLo: number, segHi: number, endsAt: number, boundaryAt: number): number;
   run_records(): number;
   run_last(): number;
+  state(): number;
+  set_native(on: number): void;
+  walk_pages(d: number, page: number, length: number, blockSize: number, segLo: number, segHi: number, magic: number, timeline: number, simpleFrom: number, endsAt: number, boundaryAt: number): number;
+}
+
+type NativeCrc = (data: Uint8Array, previous: number) => number;
+let nativeCrc: NativeCrc | null = null;
+
+/** Long pieces' CRC-32C from `crc` (crc32c.ts's native one) instead of the module's table loop. */
+export function useNativeCrc(crc: NativeCrc): void {
+  nativeCrc = crc;
+  instance?.set_native(1);
 }
 
 let instance: Exports | null | undefined;
@@ -36,8 +49,16 @@ let buffers: [Buffer, Buffer] | null = null;
 function load(): Exports | null {
   if (instance !== undefined) return instance;
   try {
-    const exports = new WebAssembly.Instance(new WebAssembly.Module(Buffer.from(WASM, 'base64')), {}).exports as unknown as Exports;
+    let bytes: Uint8Array | null = null;
+    const env = {
+      native_crc: (pointer: number, length: number, previous: number): number => {
+        if (bytes === null || bytes.buffer !== exports.memory.buffer) bytes = new Uint8Array(exports.memory.buffer);
+        return nativeCrc!(bytes.subarray(pointer, pointer + length), previous >>> 0);
+      },
+    };
+    const exports = new WebAssembly.Instance(new WebAssembly.Module(Buffer.from(WASM, 'base64')), { env }).exports as unknown as Exports;
     exports.init();
+    exports.set_native(nativeCrc !== null ? 1 : 0);
     instance = exports;
   } catch {
     instance = null;
@@ -81,10 +102,70 @@ export const moduleRun = { records: 0, last: 0 };
 /** walker.ts wholeRecords() in the module; `d` must be inModule(). Sets moduleRun. */
 export function moduleWholeRecords(d: Uint8Array, pos: number, pageEnd: number, prevLo: number, prevHi: number, segLo: number, segHi: number, endsAt: number, boundaryAt: number): number {
   const x = instance!;
-  const base = d.byteOffset;
-  const ends = endsAt >= 0x7fffffff ? 0x7fffffff : endsAt < 0 ? -1 : endsAt;
-  const next = x.whole_records(base, pos, pageEnd, prevLo, prevHi, segLo, segHi, ends, boundaryAt);
+  const next = x.whole_records(d.byteOffset, pos, pageEnd, prevLo, prevHi, segLo, segHi, i32Offset(endsAt), boundaryAt);
   moduleRun.records = x.run_records();
   moduleRun.last = x.run_last();
+  return next;
+}
+
+/** A record crossing into the next page, as walkPages() takes and gives it (start: offset in the segment). */
+export interface ModulePending {
+  start: number;
+  total: number;
+  got: number;
+  crc: number;
+  header: Uint8Array;
+}
+
+/** The walk's state at a page boundary, for walkPages(); `records` counts what the call completed. */
+export interface PageWalkState {
+  prevLo: number;
+  prevHi: number;
+  records: number;
+  pending: ModulePending | null;
+}
+
+/** Pages moduleWalkPages() has walked in this thread (for tests and profiles). */
+export let modulePagesWalked = 0;
+
+/** Byte offsets in wal-check.c's struct walk_state. */
+const STATE = { prevLo: 0, prevHi: 4, records: 8, hasPending: 12, start: 16, total: 20, got: 24, crc: 28, header: 32 } as const;
+
+/** Clamps an offset that may be infinite or negative to wal-check.c's i32 (no record starts at 2^31 - 1 or ends at -1). */
+const i32Offset = (n: number): number => (n >= 0x7fffffff ? 0x7fffffff : n < 0 ? -1 : n);
+
+/**
+ * wal-check.c walk_pages(): from `page` (not 0) walks whole pages while nothing is out of the
+ * ordinary, updating `w` (which needs a known prev-link); returns the first page not walked, where
+ * walkSegment() goes on. `d` must be inModule(); `simpleFrom`: the first page that must carry `timeline`.
+ */
+export function moduleWalkPages(d: Uint8Array, page: number, blockSize: number, segLo: number, segHi: number, magic: number, timeline: number, simpleFrom: number, endsAt: number, boundaryAt: number, w: PageWalkState): number {
+  const x = instance!;
+  const at = x.state();
+  const view = new DataView(x.memory.buffer, at, STATE.header + 24);
+  view.setUint32(STATE.prevLo, w.prevLo, true);
+  view.setUint32(STATE.prevHi, w.prevHi, true);
+  const p = w.pending;
+  view.setUint32(STATE.hasPending, p !== null ? 1 : 0, true);
+  if (p !== null) {
+    view.setUint32(STATE.start, p.start, true);
+    view.setUint32(STATE.total, p.total, true);
+    view.setUint32(STATE.got, p.got, true);
+    view.setUint32(STATE.crc, p.crc, true);
+    new Uint8Array(x.memory.buffer, at + STATE.header, 24).set(p.header.subarray(0, 24));
+  }
+  const next = x.walk_pages(d.byteOffset, page, d.length, blockSize, segLo, segHi, magic, timeline, simpleFrom <= 0 ? 0 : i32Offset(simpleFrom), i32Offset(endsAt), boundaryAt) >>> 0;
+  if (next === page) return page;
+  modulePagesWalked += (next - page) / blockSize;
+  w.prevLo = view.getUint32(STATE.prevLo, true);
+  w.prevHi = view.getUint32(STATE.prevHi, true);
+  w.records = view.getUint32(STATE.records, true);
+  w.pending = view.getUint32(STATE.hasPending, true) === 0 ? null : {
+    start: view.getUint32(STATE.start, true),
+    total: view.getUint32(STATE.total, true),
+    got: view.getUint32(STATE.got, true),
+    crc: view.getUint32(STATE.crc, true),
+    header: new Uint8Array(x.memory.buffer.slice(at + STATE.header, at + STATE.header + 24)),
+  };
   return next;
 }

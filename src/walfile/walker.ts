@@ -11,7 +11,7 @@
 import { formatLsn } from '../lsn.js';
 import { isWalPageMagic } from '../page-check.js';
 import { crc32cRange } from './crc32c.js';
-import { inModule, moduleRun, moduleWholeRecords } from './wal-wasm.js';
+import { type PageWalkState, inModule, moduleRun, moduleWalkPages, moduleWholeRecords } from './wal-wasm.js';
 import {
   LONG_PAGE_HEADER, RECORD_CRC_OFFSET, RECORD_HEADER, RM_XLOG_ID, SHORT_PAGE_HEADER, XLOG_SWITCH, XLP_ALL_FLAGS,
   XLP_FIRST_IS_CONTRECORD, XLP_FIRST_IS_OVERWRITE_CONTRECORD, XLP_LONG_HEADER, XLR_INFO_MASK, maxAlign, u16, u32, u64,
@@ -200,7 +200,25 @@ export function walkSegment(input: SegmentInput, ctx: WalkContext, from: ChainSt
     return null;
   };
 
+  const pageWalk: PageWalkState = { prevLo: 0, prevHi: 0, records: 0, pending: null };
   pages: for (let page = 0; page < d.length; page += blockSize) {
+    if (fast && page > 0 && prevHi >= 0 && ctx.magic !== undefined && (pending === null || (!pending.skip && pending.creditTo === input.fileName))) {
+      // Ordinary pages are walked in the module (wal-wasm.ts); it stops where this loop must look.
+      pageWalk.prevLo = prevLo;
+      pageWalk.prevHi = prevHi;
+      pageWalk.pending = pending && { start: Number(pending.start - segmentStart), total: pending.total, got: pending.got, crc: pending.crc, header: pending.header };
+      const next = moduleWalkPages(d, page, blockSize, segLo, segHi, ctx.magic, timeline, checkBegins ? beginsAt : 0, endsAt, boundaryAt, pageWalk);
+      if (next !== page) {
+        records += pageWalk.records;
+        prevLo = pageWalk.prevLo;
+        prevHi = pageWalk.prevHi;
+        const p = pageWalk.pending;
+        pending = p && { start: lsn(p.start), total: p.total, got: p.got, header: p.header, crc: p.crc, skip: false, creditTo: input.fileName };
+        latestTimeline = timeline;
+        page = next;
+        if (page >= d.length) break;
+      }
+    }
     if (d.length - page < SHORT_PAGE_HEADER) {
       endOfWal = page; // only a .partial is shorter than a segment
       break;

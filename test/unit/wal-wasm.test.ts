@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { crc32cRange, crc32cTs } from '../../src/walfile/crc32c.js';
+import * as walWasm from '../../src/walfile/wal-wasm.js';
 import { inModule, segmentBuffers } from '../../src/walfile/wal-wasm.js';
 import { type WalkContext, type WalkResult, walkSegment } from '../../src/walfile/walker.js';
 
@@ -50,11 +51,14 @@ describe('verify in WebAssembly', () => {
   it('walks every fixture segment as TypeScript does, intact and with a flipped byte', () => {
     const names = ['000000010000000000000007', '000000010000000000000008', '000000010000000000000009', '00000001000000000000000A.partial'];
     let flipsFailed = 0;
+    let pagesInModule = 0;
     for (const name of names) {
       const bytes = readFileSync(path.join(fixtures, name));
       const target = buffers![1].subarray(0, bytes.length);
       target.set(bytes);
+      const walkedBefore = walWasm.modulePagesWalked;
       const inWasm = walk(name, target);
+      pagesInModule += walWasm.modulePagesWalked - walkedBefore;
       const inTs = walk(name, bytes);
       expect(inWasm).toEqual(inTs);
       expect(inWasm.result.problem).toBeNull();
@@ -71,5 +75,7 @@ describe('verify in WebAssembly', () => {
       }
     }
     expect(flipsFailed).toBeGreaterThan(20); // the flips land in WAL the walk checks (most of each segment)
+    // Most pages of the intact walks went through the module (segment 8 ends early, at its XLOG_SWITCH).
+    expect(pagesInModule).toBeGreaterThan((3 * SEGMENT) / 8192 / 2);
   });
 });
