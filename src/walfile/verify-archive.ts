@@ -18,7 +18,7 @@ import { type ArchiveReader, DirectoryReader, readArchiveHead } from '../archive
 import { type HistoryEntry, parseHistory, timelineAt } from './history.js';
 import { type ChainState, type WalkContext, type WalkResult, walkSegment } from './walker.js';
 import { type WalkTaskResult, WalkPool, joinWalk, readSegmentFile } from './parallel.js';
-import { type Watermark, readWatermark, removeWatermark, writeWatermark } from './watermark.js';
+import { type Watermark, prepareWatermarkWrite, readWatermark, removeWatermark, writeWatermark } from './watermark.js';
 
 export interface VerifyOptions {
   /** The archive directory; or give `archive`. */
@@ -201,6 +201,7 @@ export async function verifyArchive(options: VerifyOptions): Promise<VerifyResul
   try {
     let next = files.length > 0 && pool === null ? readSegment(archive, files[0]!) : null;
     if (pool) for (let i = 0; i < Math.min(window, files.length); i++) submit(i);
+    if (options.writeWatermark !== false && !options.from) prepareWatermarkWrite(); // loaded while the first segments are read
     for (let i = 0; i < files.length; i++) {
       if (options.signal?.aborted) break;
       const file = files[i]!;

@@ -6,7 +6,6 @@
  * run checks the first records after the mark exactly as a single run would. Written atomically
  * (temp file, fsync, rename, fsync of the directory) through DirectorySink.writeFile.
  */
-import { DirectorySink } from '../archive/directory.js';
 import { type ArchiveReader, DirectoryReader } from '../archive/reader.js';
 import { formatLsn, parseLsn } from '../lsn.js';
 import type { ChainState } from './walker.js';
@@ -85,10 +84,25 @@ export async function readWatermark(archive: ArchiveReader): Promise<Watermark |
   }
 }
 
+let directorySink: Promise<typeof import('../archive/directory.js')> | null = null;
+
+/**
+ * Load what writeWatermark() needs for a directory (the archive's writer, a few dozen milliseconds of
+ * module loading) now, while the caller waits on something else: verify calls it once its workers run.
+ */
+export function prepareWatermarkWrite(): void {
+  directorySink ??= import('../archive/directory.js');
+  directorySink.catch(() => {}); // a failure is reported by writeWatermark
+}
+
 /** Write the watermark durably and atomically (a directory: temp file, fsync, rename; a bucket: one PUT). */
 export async function writeWatermark(archive: ArchiveReader, mark: Watermark): Promise<void> {
   const bytes = Buffer.from(encodeWatermark(mark));
-  if (archive instanceof DirectoryReader) await new DirectorySink(archive.directory).writeFile(WATERMARK_FILE, bytes);
+  if (archive instanceof DirectoryReader) {
+    prepareWatermarkWrite();
+    const { DirectorySink } = await directorySink!;
+    await new DirectorySink(archive.directory).writeFile(WATERMARK_FILE, bytes);
+  }
   else if (archive.put) await archive.put(WATERMARK_FILE, bytes);
 }
 
