@@ -45,13 +45,14 @@ export interface WalkTaskResult {
   head?: SegmentHead;
 }
 
-/** Two read buffers, reused from task to task: one being walked while the next file is read into the other. */
-const scratch: [Buffer | null, Buffer | null] = [null, null];
+/** Read buffers, reused in turn: one being walked while the next files are read into the others. */
+export const READ_BUFFERS = 3;
+const scratch: (Buffer | null)[] = new Array<Buffer | null>(READ_BUFFERS).fill(null);
 let nextScratch = 0;
 
 /**
- * Read a segment file: an uncompressed one into one of the two reused buffers (valid until the read
- * after next), asynchronously (on libuv's thread pool), so a walker reads its next file while it walks
+ * Read a segment file: an uncompressed one into one of the READ_BUFFERS reused buffers (valid until
+ * that many more reads have begun), asynchronously (on libuv's thread pool), so a walker reads its next file while it walks
  * this one; a compressed one is decompressed. Errors say "cannot be read: …" or "does not decompress: …".
  */
 export async function readSegmentFile(file: string, fileName: string): Promise<Buffer> {
@@ -70,7 +71,7 @@ export async function readSegmentFile(file: string, fileName: string): Promise<B
     }
   }
   const which = nextScratch;
-  nextScratch ^= 1;
+  nextScratch = (nextScratch + 1) % READ_BUFFERS;
   let fd: number;
   try {
     // Opened here, synchronously, so the read below is one thread-pool job that runs whole while this

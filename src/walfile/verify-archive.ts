@@ -199,13 +199,17 @@ export async function verifyArchive(options: VerifyOptions): Promise<VerifyResul
   };
   const window = jobs * 3;
   try {
-    let next = files.length > 0 && pool === null ? readSegment(archive, files[0]!) : null;
+    // Serial: the next two files are read while one is walked (readSegment's buffers are reused in turn).
+    const ahead: (Promise<Buffer> | undefined)[] = [];
+    const readAhead = (i: number): void => {
+      for (let k = i; k < Math.min(i + 2, files.length); k++) ahead[k] ??= readSegment(archive, files[k]!);
+    };
     if (pool) for (let i = 0; i < Math.min(window, files.length); i++) submit(i);
     if (options.writeWatermark !== false && !options.from) prepareWatermarkWrite(); // loaded while the first segments are read
     for (let i = 0; i < files.length; i++) {
       if (options.signal?.aborted) break;
       const file = files[i]!;
-      let current = next;
+      let current: Promise<Buffer> | null = null;
       let walk: WalkTaskResult | null = null;
       if (pool) {
         walk = await walks[i]!;
@@ -214,7 +218,10 @@ export async function verifyArchive(options: VerifyOptions): Promise<VerifyResul
         if (walk === null) current = readSegment(archive, file);
         else if (walk.error !== undefined) current = Promise.reject(new Error(walk.error));
       } else {
-        next = i + 1 < files.length ? readSegment(archive, files[i + 1]!) : null; // read ahead while this one is walked
+        readAhead(i);
+        current = ahead[i]!;
+        delete ahead[i];
+        readAhead(i + 1); // while this one is walked
       }
       const r = report(file.fileName);
       const T = file.timeline;
