@@ -1,7 +1,6 @@
 /*
  * The inner loops of walstream verify (src/walfile/walker.ts, crc32c.ts) for WebAssembly: CRC-32C
- * (Castagnoli, reflected 0x82F63B78, as port/pg_crc32c.h) by slicing-by-8 tables; the run of whole,
- * sound records on one page that walker.ts wholeRecords() passes over; and walk_pages(), which walks
+ * (Castagnoli, reflected 0x82F63B78, as port/pg_crc32c.h) by slicing-by-8 tables, and walk_pages(), which walks
  * whole pages of a segment as walkSegment() does for as long as nothing is out of the ordinary, and
  * stops at the start of the first page where something is (walkSegment then takes that page).
  */
@@ -11,7 +10,6 @@ typedef unsigned long long u64;
 typedef unsigned char u8;
 
 static u32 T[8][256];
-static u32 run_records, run_last;
 
 /* CRC-32C of long pieces from the host (a native one when it has it); use_native says whether to call it. */
 __attribute__((import_module("env"), import_name("native_crc")))
@@ -47,43 +45,6 @@ static u32 crc_raw(u32 crc, const u8 *p, u32 n) {
 /* crc32c() of crc32c.ts: CRC-32C of p[0, n) continuing from `previous` (a finished CRC; 0 to start). */
 __attribute__((export_name("crc")))
 u32 crc(const u8 *p, u32 n, u32 previous) { return ~crc_raw(~previous, p, n); }
-
-/*
- * wholeRecords() of walker.ts over the segment at d: returns the offset of the first record from
- * `pos` that is not whole on the page [.., page_end) and sound with nothing to note; run_records()
- * and run_last() say how many were passed and where the last began. ends_at and boundary_at are
- * offsets (ends_at clamped to [-1, 2^31-1] by the caller; boundary_at -1 for none).
- */
-__attribute__((export_name("whole_records")))
-u32 whole_records(const u8 *d, u32 pos, u32 page_end, u32 prev_lo, u32 prev_hi, u32 seg_lo, u32 seg_hi, i32 ends_at, i32 boundary_at) {
-  u32 records = 0, last = 0;
-  while ((u64)pos + 4 <= page_end) {
-    const u8 *r = d + pos;
-    u32 total = rd32(r);
-    if (total < 24 || (i32)pos >= ends_at || (u64)pos + total > page_end) break;
-    if (rd32(r + 8) != prev_lo || rd32(r + 12) != prev_hi) break;
-    u32 c = crc_raw(0xffffffffu, r + 24, total - 24);
-    c = ~crc_raw(c, r, 20);
-    if (c != rd32(r + 20)) break;
-    u32 end = (pos + total + 7) & ~7u;
-    if ((i32)end > ends_at || (i32)end == boundary_at) break;
-    if (r[17] == 0 && (r[16] & ~0x0f) == 0x40) break; /* XLOG_SWITCH */
-    records++;
-    last = pos;
-    prev_lo = seg_lo + pos;
-    prev_hi = seg_hi;
-    pos = end;
-  }
-  run_records = records;
-  run_last = last;
-  return pos;
-}
-
-__attribute__((export_name("run_records")))
-u32 get_run_records(void) { return run_records; }
-
-__attribute__((export_name("run_last")))
-u32 get_run_last(void) { return run_last; }
 
 /* The walk's state at a page boundary, shared with walker.ts (wal-wasm.ts reads and writes it). */
 struct walk_state {

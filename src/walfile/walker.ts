@@ -11,7 +11,7 @@
 import { formatLsn } from '../lsn.js';
 import { isWalPageMagic } from '../page-check.js';
 import { crc32cRange } from './crc32c.js';
-import { type PageWalkState, inModule, moduleRun, moduleWalkPages, moduleWholeRecords } from './wal-wasm.js';
+import { type PageWalkState, inModule, moduleWalkPages } from './wal-wasm.js';
 import {
   LONG_PAGE_HEADER, RECORD_CRC_OFFSET, RECORD_HEADER, RM_XLOG_ID, SHORT_PAGE_HEADER, XLOG_SWITCH, XLP_ALL_FLAGS,
   XLP_FIRST_IS_CONTRECORD, XLP_FIRST_IS_OVERWRITE_CONTRECORD, XLP_LONG_HEADER, XLR_INFO_MASK, maxAlign, u16, u32, u64,
@@ -344,12 +344,11 @@ export function walkSegment(input: SegmentInput, ctx: WalkContext, from: ChainSt
       if (prevHi >= 0) {
         // The usual case, records that fit on the page one after another: checked by a small loop
         // that the JIT compiles early (this function is large, and a worker walks only a few segments).
-        const next = fast ? moduleWholeRecords(d, pos, pageEnd, prevLo, prevHi, segLo, segHi, endsAt, boundaryAt)
-          : wholeRecords(d, pos, pageEnd, prevLo, prevHi, segLo, segHi, endsAt, boundaryAt);
+        const next = wholeRecords(d, pos, pageEnd, prevLo, prevHi, segLo, segHi, endsAt, boundaryAt);
         if (next !== pos) {
-          records += fast ? moduleRun.records : runRecords;
+          records += runRecords;
           prevHi = segHi;
-          prevLo = segLo + (fast ? moduleRun.last : runLast);
+          prevLo = segLo + runLast;
           pos = next;
           continue;
         }
