@@ -1,7 +1,7 @@
 /**
  * The bench's `verify` section: `walstream verify --all` against `pg_waldump --stats=record` (which
  * also reads every record and checks its CRC) over the same uncompressed archive of pgbench-made WAL,
- * made once by pg_receivewal (walstream with its default --jobs: a worker thread per processor).
+ * made once by pg_receivewal (walstream with its default --jobs: one fewer than the processors).
  * Runs alternate A B, B A; the page cache is dropped before each run when we may, so both read the
  * archive from disk. Reported: wall time of each, medians and their ratio (pg_waldump's time /
  * walstream's: above 1 means walstream is faster), median CPU time (user + system) of each, and the

@@ -63,7 +63,7 @@ export function verifyCommand(): Command {
     .option('--from <SEGMENT>', 'start at this segment (e.g. 000000010000000000000003) instead of after the watermark; the watermark is left as it is')
     .option('--all', 're-check every segment, ignoring the watermark')
     .option('--json', 'print the result as JSON (and no progress line)')
-    .option('-j, --jobs <N>', 'worker threads reading and checking segments in parallel (default: the number of processors; 1: none)', (value: string) => {
+    .option('-j, --jobs <N>', 'worker threads reading and checking segments in parallel (default: one fewer than the processors, at least 1; 1: none, this thread checks them)', (value: string) => {
       const n = Number(value);
       if (!Number.isInteger(n) || n < 1 || n > 256) throw new InvalidArgumentError('a whole number from 1 to 256');
       return n;

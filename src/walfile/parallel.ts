@@ -46,16 +46,15 @@ export interface WalkTaskResult {
 }
 
 /** Read buffers, reused in turn: one being walked while the next files are read into the others. */
-export const READ_BUFFERS = 3;
-const scratch: (Buffer | null)[] = new Array<Buffer | null>(READ_BUFFERS).fill(null);
+const scratch: (Buffer | null)[] = [];
 let nextScratch = 0;
 
 /**
- * Read a segment file: an uncompressed one into one of the READ_BUFFERS reused buffers (valid until
- * that many more reads have begun), asynchronously (on libuv's thread pool), so a walker reads its next file while it walks
+ * Read a segment file: an uncompressed one into one of `buffers` reused buffers (valid until that
+ * many more reads have begun; a thread always passes the same number), asynchronously (on libuv's thread pool), so a walker reads its next file while it walks
  * this one; a compressed one is decompressed. Errors say "cannot be read: …" or "does not decompress: …".
  */
-export async function readSegmentFile(file: string, fileName: string): Promise<Buffer> {
+export async function readSegmentFile(file: string, fileName: string, buffers = 2): Promise<Buffer> {
   let raw: Buffer;
   if (/\.(gz|lz4|zst)(\.partial)?$/.test(fileName)) {
     try {
@@ -71,7 +70,7 @@ export async function readSegmentFile(file: string, fileName: string): Promise<B
     }
   }
   const which = nextScratch;
-  nextScratch = (nextScratch + 1) % READ_BUFFERS;
+  nextScratch = (nextScratch + 1) % buffers;
   let fd: number;
   try {
     // Opened here, synchronously, so the read below is one thread-pool job that runs whole while this
@@ -84,7 +83,7 @@ export async function readSegmentFile(file: string, fileName: string): Promise<B
   try {
     const size = fsSync.fstatSync(fd).size;
     let buffer = scratch[which];
-    if (buffer === null || buffer.length < size) buffer = scratch[which] = segmentBuffers(size)?.[which] ?? Buffer.allocUnsafe(Math.max(size, 16 << 20));
+    if (buffer === undefined || buffer === null || buffer.length < size) buffer = scratch[which] = segmentBuffers(size, buffers)?.[which] ?? Buffer.allocUnsafe(Math.max(size, 16 << 20));
     let got = 0;
     while (got < size) {
       const bytesRead = await readAt(fd, buffer, got, size - got);

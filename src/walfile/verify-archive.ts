@@ -35,7 +35,11 @@ export interface VerifyOptions {
   onProgress?: (progress: VerifyProgress) => void;
   /** Stops between files (the result then covers the files checked so far). */
   signal?: AbortSignal;
-  /** Worker threads reading and walking segments in parallel (default os.availableParallelism()); 1 walks them on the calling thread. */
+  /**
+   * Worker threads reading and walking segments in parallel; 1 walks them on the calling thread. Default:
+   * one fewer than the processors (os.availableParallelism()), at least 1: a processor is left for the
+   * reads (the thread pool) and this thread.
+   */
   jobs?: number;
 }
 
@@ -183,7 +187,7 @@ export async function verifyArchive(options: VerifyOptions): Promise<VerifyResul
   let clean = !result.files.some((f) => f.problems.length > 0);
   let newMark: Watermark | null = null;
 
-  const jobs = Math.max(1, Math.floor(options.jobs ?? os.availableParallelism()));
+  const jobs = Math.max(1, Math.floor(options.jobs ?? os.availableParallelism() - 1));
   const pool = dir !== null && jobs > 1 && files.length > 1 ? new WalkPool(Math.min(jobs, files.length), workerScript()) : null;
   // Parallel: segments are walked afresh by the pool, a few ahead, and joined to the chain here in order.
   const walks: Promise<WalkTaskResult | null>[] = [];
@@ -338,10 +342,10 @@ function finish(result: VerifyResult): VerifyResult {
 
 /**
  * A segment's WAL bytes, decompressed (codec.ts) when its name says so. From a directory, into one of
- * two reused buffers (parallel.ts readSegmentFile): valid until the read after next.
+ * three reused buffers (parallel.ts readSegmentFile): valid until three more reads have begun.
  */
 async function readSegment(archive: ArchiveReader, segment: ArchivedSegment): Promise<Buffer> {
-  if (archive instanceof DirectoryReader) return readSegmentFile(path.join(archive.directory, segment.fileName), segment.fileName);
+  if (archive instanceof DirectoryReader) return readSegmentFile(path.join(archive.directory, segment.fileName), segment.fileName, 3);
   let raw: Buffer | null;
   try {
     raw = await archive.read(segment.fileName);

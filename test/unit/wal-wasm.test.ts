@@ -24,7 +24,7 @@ function walk(name: string, data: Uint8Array): { result: WalkResult; records: nu
 }
 
 describe('verify in WebAssembly', () => {
-  const buffers = segmentBuffers(SEGMENT);
+  const buffers = segmentBuffers(SEGMENT, 2);
 
   it('gets its two segment buffers in the module memory', () => {
     expect(buffers).not.toBeNull();
