@@ -46,13 +46,14 @@ export interface WalkTaskResult {
 }
 
 /** Read buffers, reused in turn: one being walked while the next files are read into the others. */
-const scratch: (Buffer | null)[] = [];
+const scratch: Buffer[] = [];
 let nextScratch = 0;
 
 /**
  * Read a segment file: an uncompressed one into one of `buffers` reused buffers (valid until that
- * many more reads have begun; a thread always passes the same number), asynchronously (on libuv's thread pool), so a walker reads its next file while it walks
- * this one; a compressed one is decompressed. Errors say "cannot be read: …" or "does not decompress: …".
+ * many more reads have begun; a thread always passes the same number), on libuv's thread pool, so a
+ * walker reads its next files while it walks one; a compressed one is decompressed. Errors say
+ * "cannot be read: …" or "does not decompress: …".
  */
 export async function readSegmentFile(file: string, fileName: string, buffers = 2): Promise<Buffer> {
   let raw: Buffer;
@@ -83,7 +84,7 @@ export async function readSegmentFile(file: string, fileName: string, buffers = 
   try {
     const size = fsSync.fstatSync(fd).size;
     let buffer = scratch[which];
-    if (buffer === undefined || buffer === null || buffer.length < size) buffer = scratch[which] = segmentBuffers(size, buffers)?.[which] ?? Buffer.allocUnsafe(Math.max(size, 16 << 20));
+    if (buffer === undefined || buffer.length < size) buffer = scratch[which] = segmentBuffers(size, buffers)?.[which] ?? Buffer.allocUnsafe(Math.max(size, 16 << 20));
     let got = 0;
     while (got < size) {
       const bytesRead = await readAt(fd, buffer, got, size - got);

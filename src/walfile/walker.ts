@@ -147,7 +147,7 @@ export function walkSegment(input: SegmentInput, ctx: WalkContext, from: ChainSt
   // A plain Uint8Array view: its subarray (for native CRC calls) is cheaper than a Buffer's.
   const d = new Uint8Array(input.data.buffer, input.data.byteOffset, input.data.length);
   // A segment read into the WebAssembly module's memory (wal-wasm.ts) is walked there.
-  const fast = inModule(d);
+  const inWasm = inModule(d);
   const head: SegmentHead | undefined = options?.head ? { info: -1, remaining: -1, continuation: null, firstStart: null, firstPrev: null } : undefined;
   const segmentSize = input.segmentSize;
   const segmentStart = input.segno * BigInt(segmentSize);
@@ -202,7 +202,7 @@ export function walkSegment(input: SegmentInput, ctx: WalkContext, from: ChainSt
 
   const pageWalk: PageWalkState = { prevLo: 0, prevHi: 0, records: 0, pending: null };
   pages: for (let page = 0; page < d.length; page += blockSize) {
-    if (fast && page > 0 && prevHi >= 0 && ctx.magic !== undefined && (pending === null || (!pending.skip && pending.creditTo === input.fileName))) {
+    if (inWasm && page > 0 && prevHi >= 0 && ctx.magic !== undefined && (pending === null || (!pending.skip && pending.creditTo === input.fileName))) {
       // Ordinary pages are walked in the module (wal-wasm.ts); it stops where this loop must look.
       pageWalk.prevLo = prevLo;
       pageWalk.prevHi = prevHi;
