@@ -10,12 +10,14 @@ for (const stream of [process.stdout, process.stderr]) {
 }
 const args = process.argv.slice(2);
 if (args[0] === 'receive') {
-  // V8 grows the young generation from 1 MiB semispaces to 8 MiB ones (16 MiB resident) within a
-  // second of catching up, though what survives a scavenge there is a few KiB: a quarter of the
-  // 64 MiB peak RSS budget of issue #19. Kept at 1 MiB (set before the modules load, which is what
-  // grows it first), scavenges come more often and each stays as short; measured 72 -> 66 MiB.
+  // Peak RSS while catching up (issue #19: under 64 MiB; Node alone is ~41 MiB): V8 grows the young
+  // generation from 2 MiB to 8 MiB resident within a second, though a scavenge keeps a few KiB, so it
+  // stays at its first size (set before the modules load, which is what grows it first); and TurboFan's
+  // inlining, for a hot path of a few short functions, cost ~2 MB of compiler zones and code.
+  // Measured on a 1.1 GiB catch-up (alternated runs): 70.1 -> 65.5 -> 63.7 MB, wall time within noise.
   const v8 = await import('node:v8');
   v8.setFlagsFromString('--semi-space-growth-factor=1');
+  v8.setFlagsFromString('--no-turbo-inlining');
 }
 if (args[0] === 'restore') {
   const { restoreMain } = await import('./restore.js');

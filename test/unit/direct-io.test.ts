@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { DirectorySink } from '../../src/archive/directory.js';
 import { useTempDirs } from './temp-dirs.js';
-import { AlignedBuffers, CHUNK_SIZE, directIoWorks } from '../../src/archive/direct-io.js';
+import { AlignedBuffers, directIoWorks } from '../../src/archive/direct-io.js';
 import { isPromise } from '../../src/archive/sink.js';
 
 const tempDir = useTempDirs('walstream-dio-');
@@ -114,7 +114,7 @@ describe.skipIf(!supported)('DirectorySink with O_DIRECT (the temp directory acc
 
   it('makes the writer wait once every staging chunk is under I/O, and loses nothing', async () => {
     const dir = tempDir();
-    const segment = 32 << 20; // far more than the staging chunks hold
+    const segment = 32 << 20; // more than the 8 MiB of staging chunks
     const data = pattern(segment, 5);
     const sink = new DirectorySink(dir);
     const writer = sink.openSegment('000000010000000000000004', segment);
@@ -162,7 +162,7 @@ describe.skipIf(!supported)('DirectorySink with O_DIRECT (the temp directory acc
       expect(isPromise(writer.write(data.subarray(position, position + size)))).toBe(false);
       position += size;
       // Staged: what came since the last sync, within the current chunk (a full chunk is written at once).
-      expect(writer.unwritten?.()).toBe(Math.min(size, position % CHUNK_SIZE));
+      expect(writer.unwritten?.()).toBe(Math.min(size, position % (1 << 20)));
       writer.syncNow!();
       expect(writer.unwritten?.()).toBe(0);
       if (next(4) === 0) {
