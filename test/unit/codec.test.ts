@@ -126,6 +126,15 @@ describe('lz4 (liblz4 as WebAssembly, on a worker thread for the writer)', () =>
     }
   });
 
+  it('past the shared memory\'s 32 slots (grown one by one from 8) a frame is compressed on this thread, and every frame holds its input', async () => {
+    await loadCodec('lz4');
+    const parts = Array.from({ length: 40 }, (_, i) => walLike(FRAME_BYTES - i * 997, i + 70));
+    const spaces = parts.map((p) => { const s = takeFrameSpace({ method: 'lz4' }, FRAME_BYTES); p.copy(s.input); return s; });
+    const frames = await Promise.all(spaces.map((s, i) => s.compress(parts[i]!.length))); // none released yet: 40 slots wanted
+    for (const [i, frame] of frames.entries()) expect((await decompressFile(`${SEGMENT}.lz4`, Buffer.from(frame.bytes))).equals(parts[i]!)).toBe(true);
+    for (const frame of frames) frame.release();
+  });
+
   it('many frames at once come back in order of their own inputs', async () => {
     const parts = Array.from({ length: 12 }, (_, i) => walLike(100_000 + i * 1000, i + 1));
     const frames = await Promise.all(parts.map((p) => compressFrame({ method: 'lz4' }, p)));
