@@ -77,11 +77,12 @@ async function loadOptional<T>(pkg: string, method: string): Promise<T> {
 }
 
 let lz4Module: Promise<Lz4Module> | undefined;
-let lz4WasmModule: Promise<typeof import('./lz4-wasm.js')> | undefined;
-/** The lz4 compressor's workers (lz4-wasm.ts, loaded on first use: restore and verify never need it). */
-const lz4Workers = async () => (await (lz4WasmModule ??= import('./lz4-wasm.js'))).lz4Workers();
-/** A frame of one block is at most this much longer than its input (header, block size, end mark: a block that would not shrink is stored). */
-const LZ4_FRAME_OVERHEAD = 15;
+/** liblz4 as WebAssembly (lz4-wasm.ts), loaded on first use (restore and verify never need it); kept once loaded. */
+let lz4WasmLoading: Promise<typeof import('./lz4-wasm.js')> | undefined;
+let lz4Wasm: typeof import('./lz4-wasm.js') | undefined;
+const loadLz4Wasm = async () => (lz4Wasm ??= await (lz4WasmLoading ??= import('./lz4-wasm.js')));
+/** liblz4 on this thread: compressFrame() (tests), and the writer when no shared slot is free. */
+let lz4Here: import('./lz4-wasm.js').Lz4Compressor | undefined;
 let zstdModule: Promise<ZstdModule> | undefined;
 const lz4 = () => (lz4Module ??= loadOptional<Lz4Module>('lz4-napi', 'lz4'));
 
@@ -107,54 +108,73 @@ const gunzipAsync = promisify(zlib.gunzip);
 /** Make sure the method's codec can be loaded (at start-up, so a missing package fails before streaming). */
 export async function loadCodec(method: CompressionMethod): Promise<void> {
   if (method === 'lz4') {
-    (await lz4Workers()).start(); // compression: liblz4 on worker threads
+    (await loadLz4Wasm()).lz4Worker().start(); // compression: liblz4 on a worker thread
     await lz4(); // decoding (a .partial's frames on resume): lz4-napi
   }
   if (method === 'zstd') await zstd();
 }
 
-/** Compress `data` into one complete frame (gzip member, LZ4 frame, zstd frame), off the event loop. */
+/**
+ * Compress `data` into one complete frame (gzip member, LZ4 frame, zstd frame): gzip and zstd off the
+ * event loop, lz4 on this thread (~1 ms per MiB; the writer's frames go to the worker, takeFrameSpace).
+ */
 export async function compressFrame(compression: Compression, data: Uint8Array): Promise<Buffer> {
   const input = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   switch (compression.method) {
     case 'gzip': return gzipAsync(input, { level: compression.level ?? zlib.constants.Z_DEFAULT_COMPRESSION });
-    case 'lz4': return lz4Frame(data);
+    case 'lz4': return (lz4Here ??= new (await loadLz4Wasm()).Lz4Compressor()).frame(data);
     case 'zstd': return (await zstd()).compress(input, compression.level ?? 3);
     case 'none': return Buffer.from(input);
   }
 }
 
 /**
- * One LZ4 frame of `input`, compressed by liblz4 (WebAssembly) on a worker thread (lz4-wasm.ts):
- * ~1.7x lz4-napi's block compressor on WAL, the same output size (an input copy: the writer's
- * own buffers go without one, compressFrameBuffer).
+ * Room to gather one frame's input in and the means to compress it (see CompressedSegmentWriter).
+ * For lz4 the frame is compressed in a slot of the worker's shared memory (lz4-wasm.ts).
  */
-async function lz4Frame(input: Uint8Array): Promise<Buffer> {
-  const blocks = Math.max(1, Math.ceil(input.length / (4 << 20)));
-  const buffer = new ArrayBuffer(input.length + LZ4_FRAME_OVERHEAD + 4 * blocks);
-  new Uint8Array(buffer).set(input);
-  const frame = await (await lz4Workers()).compress(buffer, input.length);
-  return Buffer.from(frame.buffer, 0, frame.length);
+export interface FrameSpace {
+  /** At least the requested room for the frame's input. */
+  readonly input: Buffer;
+  /**
+   * One frame of input[0, length), off the event loop; `input` is no longer the caller's. Call the
+   * result's release() once its bytes are written (a rejection releases everything itself).
+   */
+  compress(length: number): Promise<{ bytes: Uint8Array; release(): void }>;
+  /** Give back a space that is not compressed after all. */
+  release(): void;
 }
 
-/**
- * compressFrame() of buffer[0, length) for a writer that reuses its buffers: resolves to the frame and
- * the buffer to use next. For lz4 `buffer`'s memory is handed to a worker and comes back holding the
- * frame, so `buffer` itself must not be used again; make it with frameBuffer() (a whole ArrayBuffer
- * with room for the frame around the data), else it is copied.
- */
-export async function compressFrameBuffer(compression: Compression, buffer: Buffer, length: number): Promise<{ frame: Buffer; spare: Buffer }> {
-  if (compression.method === 'lz4' && buffer.byteOffset === 0 && buffer.byteLength === buffer.buffer.byteLength && buffer.buffer instanceof ArrayBuffer) {
-    const frame = await (await lz4Workers()).compress(buffer.buffer, length);
-    return { frame: Buffer.from(frame.buffer, 0, frame.length), spare: Buffer.from(frame.buffer) };
-  }
-  const frame = await compressFrame(compression, buffer.subarray(0, length));
-  return { frame, spare: buffer };
-}
+/** Input buffers handed back for the next frame of any segment (a 1 MiB buffer per frame would be memory outside V8's heap that only a later garbage collection returns). */
+const spareBuffers: Buffer[] = [];
+const SPARE_BUFFERS = 8;
 
-/** A buffer for up to `inputBytes` of a frame that compressFrameBuffer() can hand to a worker (room for the frame around the data). */
-export function frameBuffer(inputBytes: number): Buffer {
-  return Buffer.from(new ArrayBuffer(inputBytes + LZ4_FRAME_OVERHEAD + 4 * Math.max(1, Math.ceil(inputBytes / (4 << 20)))));
+/** A FrameSpace for `compression` with room for `bytes` of input. */
+export function takeFrameSpace(compression: Compression, bytes: number): FrameSpace {
+  const input = spareBuffers.length > 0 && spareBuffers[spareBuffers.length - 1]!.length >= bytes ? spareBuffers.pop()! : Buffer.allocUnsafeSlow(bytes);
+  const release = () => { if (spareBuffers.length < SPARE_BUFFERS) spareBuffers.push(input); };
+  const here = (length: number) => compressFrame(compression, input.subarray(0, length)).then(
+    (frame) => { release(); return { bytes: frame, release: () => {} }; },
+    (err) => { release(); throw err; },
+  );
+  if (compression.method === 'lz4' && !lz4Wasm) loadLz4Wasm().catch(() => {}); // this frame on this thread, the next ones on the worker
+  if (compression.method !== 'lz4' || !lz4Wasm || bytes > lz4Wasm.LZ4_SLOT_INPUT) return { input, compress: here, release };
+  const worker = lz4Wasm.lz4Worker();
+  return {
+    input,
+    compress: (length) => {
+      const slot = worker.take();
+      if (!slot) return here(length); // every slot taken (writers never closed): on this thread
+      // WAL arrives at any byte offset, and V8 copies into shared memory a byte at a time unless source
+      // and target are alike 8-byte aligned: the frame is gathered here and goes over aligned.
+      slot.input.set(input.subarray(0, length));
+      release();
+      return worker.compress(slot, length).then(
+        (frame) => ({ bytes: frame, release: () => worker.release(slot) }),
+        (err) => { worker.release(slot); throw err; },
+      );
+    },
+    release,
+  };
 }
 
 /**

@@ -1,7 +1,7 @@
 /**
  * A segment written compressed (NAME.gz.partial etc., renamed to NAME.gz when complete). WAL is
  * gathered into frames of FRAME_BYTES; each frame is compressed off the event loop (gzip and zstd on
- * libuv's thread pool, lz4 on its worker threads, codec.ts) while the next one fills (up to
+ * libuv's thread pool, lz4 on its worker thread, codec.ts) while the next one fills (up to
  * MAX_FRAMES_IN_FLIGHT at once, then write() makes the receiver wait: memory stays flat) and frames
  * are appended to the file in order. A sync also closes the frame being filled, so what is
  * durable is always whole frames: a decodable prefix of the segment, whatever moment a crash picks.
@@ -9,24 +9,15 @@
 import * as fs from 'node:fs';
 import { promisify } from 'node:util';
 import type { CloseMode, WalSegmentWriter } from './sink.js';
-import { type Compression, compressFrameBuffer, frameBuffer } from './codec.js';
+import { type Compression, type FrameSpace, takeFrameSpace } from './codec.js';
 
 const fdatasync = promisify(fs.fdatasync);
 const closeFd = promisify(fs.close);
 
 /** Uncompressed bytes per frame: large enough that frame headers and a fresh dictionary cost little. */
 export const FRAME_BYTES = 1 << 20;
-/** Frames being compressed at once (libuv's thread pool has 4 threads; lz4's workers queue theirs). */
+/** Frames being compressed at once (libuv's thread pool has 4 threads; lz4's worker queues them). */
 const MAX_FRAMES_IN_FLIGHT = 4;
-
-/**
- * Frame buffers handed back once their frame is in the file, for the next frame of any segment: a new
- * 1 MiB buffer per frame is memory outside V8's heap that a garbage collection returns only much
- * later. For lz4 the buffer given back is the one that carried the frame back from its worker.
- */
-const spareFrames: Buffer[] = [];
-const takeFrameBuffer = () => spareFrames.pop() ?? frameBuffer(FRAME_BYTES);
-const giveFrameBuffer = (buffer: Buffer) => { if (spareFrames.length < MAX_FRAMES_IN_FLIGHT * 2) spareFrames.push(buffer); };
 
 /** What the writer needs of its archive. */
 export interface CompressedFileHost {
@@ -52,7 +43,8 @@ export interface CompressedSegmentPaths {
 }
 
 export class CompressedSegmentWriter implements WalSegmentWriter {
-  private staging: Buffer = takeFrameBuffer();
+  /** Where the frame being filled gathers (taken at the first byte of each frame). */
+  private staging: FrameSpace | null = null;
   private staged = 0;
   /** Uncompressed bytes accepted by write(), and those whose frames are in the file. */
   private accepted = 0;
@@ -87,7 +79,7 @@ export class CompressedSegmentWriter implements WalSegmentWriter {
     let done = 0;
     while (done < data.length) {
       const n = Math.min(data.length - done, FRAME_BYTES - this.staged);
-      this.staging.set(data.subarray(done, done + n), this.staged);
+      (this.staging ??= takeFrameSpace(this.compression, FRAME_BYTES)).input.set(data.subarray(done, done + n), this.staged);
       this.staged += n;
       done += n;
       if (this.staged === FRAME_BYTES) this.closeFrame();
@@ -103,29 +95,30 @@ export class CompressedSegmentWriter implements WalSegmentWriter {
   /** Hand the frame being filled to the compressor; its output is appended after the frames before it. */
   private closeFrame(): void {
     if (this.staged === 0) return;
-    const buffer = this.staging;
+    const space = this.staging!;
     const inputLength = this.staged;
-    this.staging = takeFrameBuffer();
+    this.staging = null;
     this.staged = 0;
     this.framesInFlight++;
-    // lz4 hands the buffer to a worker, which gives it back holding the frame (`spare`).
-    const compressed = compressFrameBuffer(this.compression, buffer, inputLength);
+    const compressed = space.compress(inputLength);
     compressed.catch(() => {}); // reported through the chain below
     this.appendChain = this.appendChain.then(async () => {
+      let frame: { bytes: Uint8Array; release(): void } | undefined;
       try {
+        frame = await compressed; // awaited even after a failure: its space is released below
         if (this.failure) return;
-        const { frame, spare } = await compressed;
         // A write into the page cache of a frame (a fraction of 1 MiB) takes microseconds: done here,
         // it leaves the thread pool to the compressors and the syncs.
-        for (let done = 0; done < frame.length;) {
-          done += fs.writeSync(this.fd, frame, done, frame.length - done, this.filePosition + done);
+        const bytes = frame.bytes;
+        for (let done = 0; done < bytes.length;) {
+          done += fs.writeSync(this.fd, bytes, done, bytes.length - done, this.filePosition + done);
         }
-        this.filePosition += frame.length;
+        this.filePosition += bytes.length;
         this.inFile += inputLength;
-        giveFrameBuffer(spare);
       } catch (err) {
         this.failure ??= this.host.ioError('write', this.current, err);
       } finally {
+        frame?.release();
         this.framesInFlight--;
         this.roomWaiters.shift()?.();
       }
@@ -156,9 +149,11 @@ export class CompressedSegmentWriter implements WalSegmentWriter {
   }
 
   close(mode: CloseMode): Promise<void> {
-    return this.sync().then(
+    const closed = this.sync();
+    this.staging?.release(); // none: sync() handed the frame being filled to the compressor
+    this.staging = null;
+    return closed.then(
       async () => {
-        giveFrameBuffer(this.staging);
         await closeFd(this.fd);
         try {
           if (mode === 'complete') {

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type CompressionMethod, compressFrame, compressFrameBuffer, decodeFrames, decompressFile, frameBuffer, parseCompression } from '../../src/archive/codec.js';
+import { type CompressionMethod, compressFrame, decodeFrames, decompressFile, loadCodec, parseCompression, takeFrameSpace } from '../../src/archive/codec.js';
 import { DirectorySink } from '../../src/archive/directory.js';
 import { FRAME_BYTES } from '../../src/archive/compressed-writer.js';
 import { restoreWalFile } from '../../src/restore.js';
@@ -88,7 +88,7 @@ describe.each(METHODS)('$method frames', ({ method, suffix, cli }) => {
   });
 });
 
-describe('lz4 (liblz4 as WebAssembly on worker threads)', () => {
+describe('lz4 (liblz4 as WebAssembly, on a worker thread for the writer)', () => {
   it('an input past one 4 MiB block becomes a frame of several blocks that lz4 -d decodes', async () => {
     const data = Buffer.concat([walLike(5 * MB, 17), randomBytes(3 * MB), walLike(1 * MB, 19)]); // a stored block in the middle
     const frame = await compressFrame({ method: 'lz4' }, data);
@@ -98,21 +98,41 @@ describe('lz4 (liblz4 as WebAssembly on worker threads)', () => {
     expect(frame.length).toBeLessThan(data.length);
   });
 
-  it('compressFrameBuffer hands the buffer to a worker and gets it back holding the frame', async () => {
+  it('a frame space compresses in a slot of the worker\'s shared memory, and a stored block when the input does not shrink', async () => {
+    await loadCodec('lz4'); // the worker and its shared memory
     const data = walLike(FRAME_BYTES, 23);
-    const buffer = frameBuffer(FRAME_BYTES);
-    data.copy(buffer);
-    const { frame, spare } = await compressFrameBuffer({ method: 'lz4' }, buffer, data.length);
-    expect(buffer.length).toBe(0); // transferred: detached here
-    expect(frame.buffer).toBe(spare.buffer); // the frame is in the buffer given back
-    expect(spare.length).toBeGreaterThanOrEqual(FRAME_BYTES);
-    expect((await decompressFile(`${SEGMENT}.lz4`, Buffer.from(frame))).equals(data)).toBe(true);
-    // Incompressible: stored, and still in the same buffer (frameBuffer leaves room for the frame around it).
+    const space = takeFrameSpace({ method: 'lz4' }, FRAME_BYTES);
+    data.copy(space.input);
+    const frame = await space.compress(data.length);
+    expect((await decompressFile(`${SEGMENT}.lz4`, Buffer.from(frame.bytes))).equals(data)).toBe(true);
+    frame.release();
     const noise = randomBytes(FRAME_BYTES);
-    noise.copy(spare);
-    const again = await compressFrameBuffer({ method: 'lz4' }, spare, noise.length);
-    expect(again.frame.length).toBe(noise.length + 15);
-    expect((await decompressFile(`${SEGMENT}.lz4`, Buffer.from(again.frame))).equals(noise)).toBe(true);
+    const again = takeFrameSpace({ method: 'lz4' }, FRAME_BYTES);
+    noise.copy(again.input);
+    const stored = await again.compress(noise.length);
+    expect(stored.bytes.length).toBe(noise.length + 15);
+    expect((await decompressFile(`${SEGMENT}.lz4`, Buffer.from(stored.bytes))).equals(noise)).toBe(true);
+    stored.release();
+  });
+
+  it('frames of several spaces compressed at once each hold their own input', async () => {
+    await loadCodec('lz4');
+    const parts = Array.from({ length: 12 }, (_, i) => walLike(200_000 + i * 1000, i + 40));
+    const spaces = parts.map((p) => { const s = takeFrameSpace({ method: 'lz4' }, FRAME_BYTES); p.copy(s.input); return s; });
+    const frames = await Promise.all(spaces.map((s, i) => s.compress(parts[i]!.length)));
+    for (const [i, frame] of frames.entries()) {
+      expect((await decompressFile(`${SEGMENT}.lz4`, Buffer.from(frame.bytes))).equals(parts[i]!)).toBe(true);
+      frame.release();
+    }
+  });
+
+  it('past the shared memory\'s 32 slots (grown one by one from 8) a frame is compressed on this thread, and every frame holds its input', async () => {
+    await loadCodec('lz4');
+    const parts = Array.from({ length: 40 }, (_, i) => walLike(FRAME_BYTES - i * 997, i + 70));
+    const spaces = parts.map((p) => { const s = takeFrameSpace({ method: 'lz4' }, FRAME_BYTES); p.copy(s.input); return s; });
+    const frames = await Promise.all(spaces.map((s, i) => s.compress(parts[i]!.length))); // none released yet: 40 slots wanted
+    for (const [i, frame] of frames.entries()) expect((await decompressFile(`${SEGMENT}.lz4`, Buffer.from(frame.bytes))).equals(parts[i]!)).toBe(true);
+    for (const frame of frames) frame.release();
   });
 
   it('many frames at once come back in order of their own inputs', async () => {
