@@ -12,7 +12,7 @@ import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { PgError, WalstreamError, joinLines } from './errors.js';
 import { type ConnectionTarget, describeTarget, isUnixSocketHost, sslFallbackOrder } from './conninfo.js';
-import { isSslRefusal, noPasswordError } from './conninfo/tls.js';
+import { SSL_ERROR, SSL_NOT_SUPPORTED, isSslRefusal, noPasswordError } from './conninfo/tls.js';
 import {
   type SlotPosition, type SystemIdentity, type TimelineEnd, type TimelineHistoryFile,
   createSlotCommand, decodeIdentifySystem, decodeReadReplicationSlot, decodeTimelineEnd,
@@ -453,12 +453,6 @@ function stoppedError(): WalstreamError {
   return new WalstreamError('STOPPED', 'stopped while connecting');
 }
 
-/**
- * The texts of an SSLRequest refused: the server answered 'N', or something other than 'S'. The same
- * words node-postgres used, which isSslRefusal() recognises (fixed English, whatever lc_messages).
- */
-const SSL_NOT_SUPPORTED = 'The server does not support SSL connections';
-const SSL_ERROR = 'There was an error establishing an SSL connection';
 
 /** A connection through start-up: the stream, its reusing socket unless TLS, what followed ReadyForQuery. */
 interface Started {

@@ -32,7 +32,7 @@ export interface SlotReport {
 const SERVER_LSN = `CASE WHEN pg_is_in_recovery() THEN COALESCE(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()) ELSE pg_current_wal_lsn() END`;
 
 /** A string literal for SQL, safe whatever standard_conforming_strings says (libpq's PQescapeLiteral). */
-export function quoteLiteral(value: string): string {
+function quoteLiteral(value: string): string {
   if (value.includes('\0')) throw new WalstreamError('BAD_OPTION', 'a value sent in SQL contains a zero byte');
   const quoted = `'${value.replace(/'/g, "''").replace(/\\/g, '\\\\')}'`;
   return value.includes("\\") ? `E${quoted}` : quoted;
@@ -76,7 +76,7 @@ export async function withSqlClient<T>(target: ConnectionTarget, timeoutMs: numb
 
 /** A boolean column in text form ('t' / 'f'). */
 function bool(value: unknown): boolean {
-  return value === true || value === 't';
+  return value === 't';
 }
 
 /** Read `slot` and the server's position over `client` (see SlotReport). */

@@ -59,8 +59,12 @@ export function compressionOfName(fileName: string): { method: CompressionMethod
   return { method: 'none', base: fileName };
 }
 
-interface Lz4Module {
+/** What walstream uses of lz4-napi. */
+export interface Lz4Module {
   decompressFrame(data: Uint8Array): Promise<Buffer>;
+  decompressFrameSync(data: Uint8Array): Buffer;
+  /** An LZ4 block after its 4-byte little-endian decoded size (an upper bound is enough). */
+  uncompressSync(data: Uint8Array): Buffer;
 }
 interface ZstdModule {
   compress(data: Buffer, level?: number): Promise<Buffer>;
@@ -84,12 +88,13 @@ const loadLz4Wasm = async () => (lz4Wasm ??= await (lz4WasmLoading ??= import('.
 /** liblz4 on this thread: compressFrame() (tests), and the writer when no shared slot is free. */
 let lz4Here: import('./lz4-wasm.js').Lz4Compressor | undefined;
 let zstdModule: Promise<ZstdModule> | undefined;
-const lz4 = () => (lz4Module ??= loadOptional<Lz4Module>('lz4-napi', 'lz4'));
+/** lz4-napi (decoding), loaded on first use; rejects with a one-line BAD_OPTION when it is not installed. */
+export const lz4 = () => (lz4Module ??= loadOptional<Lz4Module>('lz4-napi', 'lz4'));
 
 type ZlibZstd = { zstdCompress?: (b: Buffer, o: object, cb: (e: Error | null, r: Buffer) => void) => void; zstdDecompress?: (b: Buffer, cb: (e: Error | null, r: Buffer) => void) => void; constants: Record<string, number> };
 
-/** zstd from node:zlib (Node 22.15+, 24) when present, else @mongodb-js/zstd. */
-function zstd(): Promise<ZstdModule> {
+/** zstd from node:zlib (Node 22.15+, 24) when present, else @mongodb-js/zstd (rejects with a one-line BAD_OPTION when neither is here). */
+export function zstd(): Promise<ZstdModule> {
   const z = zlib as unknown as ZlibZstd;
   if (z.zstdCompress && z.zstdDecompress) {
     const compress = promisify(z.zstdCompress);
@@ -140,8 +145,6 @@ export interface FrameSpace {
    * result's release() once its bytes are written (a rejection releases everything itself).
    */
   compress(length: number): Promise<{ bytes: Uint8Array; release(): void }>;
-  /** Give back a space that is not compressed after all. */
-  release(): void;
 }
 
 /** Input buffers handed back for the next frame of any segment (a 1 MiB buffer per frame would be memory outside V8's heap that only a later garbage collection returns). */
@@ -157,7 +160,7 @@ export function takeFrameSpace(compression: Compression, bytes: number): FrameSp
     (err) => { release(); throw err; },
   );
   if (compression.method === 'lz4' && !lz4Wasm) loadLz4Wasm().catch(() => {}); // this frame on this thread, the next ones on the worker
-  if (compression.method !== 'lz4' || !lz4Wasm || bytes > lz4Wasm.LZ4_SLOT_INPUT) return { input, compress: here, release };
+  if (compression.method !== 'lz4' || !lz4Wasm || bytes > lz4Wasm.LZ4_SLOT_INPUT) return { input, compress: here };
   const worker = lz4Wasm.lz4Worker();
   return {
     input,
@@ -173,7 +176,6 @@ export function takeFrameSpace(compression: Compression, bytes: number): FrameSp
         (err) => { worker.release(slot); throw err; },
       );
     },
-    release,
   };
 }
 
@@ -273,7 +275,7 @@ function gzipMember(data: Buffer, offset: number): { data: Buffer; end: number }
 }
 
 /** End offset of the LZ4 frame starting at `offset` (lz4_Frame_format.md), or why there is none. */
-function lz4FrameEnd(data: Buffer, offset: number): number | string {
+export function lz4FrameEnd(data: Buffer, offset: number): number | string {
   if (offset + 7 > data.length) return 'cut LZ4 frame header';
   if (data.readUInt32LE(offset) !== 0x184d2204) return 'not an LZ4 frame';
   const flags = data[offset + 4]!;

@@ -149,9 +149,7 @@ export class CompressedSegmentWriter implements WalSegmentWriter {
   }
 
   close(mode: CloseMode): Promise<void> {
-    const closed = this.sync();
-    this.staging?.release(); // none: sync() handed the frame being filled to the compressor
-    this.staging = null;
+    const closed = this.sync(); // hands the frame being filled to the compressor
     return closed.then(
       async () => {
         await closeFd(this.fd);

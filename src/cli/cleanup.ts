@@ -9,18 +9,14 @@ import { Command, CommanderError } from 'commander';
 import { cleanupArchive, oldestKeptSegment } from '../archive/cleanup.js';
 import { type ArchiveReader, DirectoryReader } from '../archive/reader.js';
 import { joinLines } from '../errors.js';
-import { addS3Options, archiveFromFlags } from './bucket-flags.js';
+import { type SourceFlags, addS3Options, archiveFromFlags } from './bucket-flags.js';
 
 const PREFIX = 'walstream cleanup: ';
 
 /** Exit code for bad input or a failed cleanup; pg_archivecleanup exits 2 in the same cases. */
 const EXIT_FAILED = 2;
 
-interface CleanupCliOptions {
-  directory?: string;
-  source?: string;
-  s3Endpoint?: string;
-  s3PathStyle?: boolean;
+interface CleanupCliOptions extends SourceFlags {
   dryRun?: boolean;
   extension?: string;
   debug?: boolean;

@@ -8,14 +8,12 @@
 import { Command } from 'commander';
 import { type CheckResult, type Threshold, checkArchive } from '../archive-check.js';
 import { describeGap } from '../archive/gaps.js';
-import { type S3Flags, addS3Options, archiveFromFlags } from './bucket-flags.js';
+import { type SourceFlags, addS3Options, archiveFromFlags } from './bucket-flags.js';
 import { formatLsn } from '../lsn.js';
 import { formatBytes, formatDuration, parseByteSize, parseDuration } from '../units.js';
 import { WalstreamError } from '../errors.js';
 
-interface StatusFlags extends S3Flags {
-  directory?: string;
-  source?: string;
+interface StatusFlags extends SourceFlags {
   dbname?: string;
   slot?: string;
   json?: boolean;

@@ -31,8 +31,8 @@ async function verify(flags: VerifyFlags): Promise<void> {
   let total = 0;
   let bytes = 0;
   const progress = new ProgressLine(!flags.json, () => BigInt(bytes), (rate) => `  verified ${done}/${total} segments  ${formatBytes(bytes)}  ${rate}`);
+  const archive = archiveFromFlags(flags); // bad flags: one line, before any progress is drawn
   progress.begin();
-  const archive = archiveFromFlags(flags);
   let result: VerifyResult;
   try {
     result = await verifyArchive({

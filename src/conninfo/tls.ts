@@ -119,10 +119,9 @@ export function noPasswordError(t: ConnectionTarget): WalstreamError {
  * second. Fixed English, the same whatever the server's lc_messages, and the same words node-postgres
  * (lib/connection.js, connect()) used.
  */
-const PG_SSL_REFUSALS: ReadonlySet<string> = new Set([
-  'The server does not support SSL connections',
-  'There was an error establishing an SSL connection',
-]);
+export const SSL_NOT_SUPPORTED = 'The server does not support SSL connections';
+export const SSL_ERROR = 'There was an error establishing an SSL connection';
+const PG_SSL_REFUSALS: ReadonlySet<string> = new Set([SSL_NOT_SUPPORTED, SSL_ERROR]);
 
 /**
  * What Node's TLS layer (lib/_tls_wrap.js, onConnectEnd) says when the server closes the connection

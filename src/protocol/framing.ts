@@ -173,7 +173,7 @@ export class FrameReader {
 }
 
 /** A message type byte for an error message: 0x54 'T', or just 0x01 when not printable. */
-function typeName(type: number): string {
+export function typeName(type: number): string {
   const hex = `0x${type.toString(16).padStart(2, '0')}`;
   return type >= 0x21 && type <= 0x7e ? `${hex} '${String.fromCharCode(type)}'` : hex;
 }

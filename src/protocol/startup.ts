@@ -10,6 +10,7 @@
 import { createHash } from 'node:crypto';
 import { PgError, WalstreamError } from '../errors.js';
 import { Backend, parseErrorFields, showValue } from './backend.js';
+import { typeName } from './framing.js';
 import { SCRAM_SHA_256, type ScramState, clientFinal, clientFirst, verifyServerFinal } from './scram.js';
 
 /** Protocol 3.0 (196608), the version the StartupMessage asks for. */
@@ -201,7 +202,7 @@ export class StartupExchange {
 
   /** One backend message; returns the reply to send, if any. */
   receive(type: number, body: Buffer): Buffer | null {
-    if (this.phase === 'done') throw protocolError(`the server sent message type ${showType(type)} after ReadyForQuery, before any command`);
+    if (this.phase === 'done') throw protocolError(`the server sent message type ${typeName(type)} after ReadyForQuery, before any command`);
     switch (type) {
       case Backend.ErrorResponse:
         throw new PgError(parseErrorFields(body));
@@ -217,7 +218,7 @@ export class StartupExchange {
         break;
     }
     if (this.phase !== 'after-auth') {
-      throw protocolError(`the server sent message type ${showType(type)} during authentication, before AuthenticationOk`);
+      throw protocolError(`the server sent message type ${typeName(type)} during authentication, before AuthenticationOk`);
     }
     switch (type) {
       case Backend.ParameterStatus: {
@@ -233,7 +234,7 @@ export class StartupExchange {
         this.phase = 'done';
         return null;
       default:
-        throw protocolError(`the server sent message type ${showType(type)} during start-up, where ParameterStatus, BackendKeyData or ReadyForQuery belong`);
+        throw protocolError(`the server sent message type ${typeName(type)} during start-up, where ParameterStatus, BackendKeyData or ReadyForQuery belong`);
     }
   }
 
@@ -283,12 +284,6 @@ export class StartupExchange {
   }
 }
 
-/** A message type byte for an error message: 0x54 'T', or just 0x01 when not printable. */
-function showType(type: number): string {
-  const hex = `0x${type.toString(16).padStart(2, '0')}`;
-  return type >= 0x21 && type <= 0x7e ? `${hex} '${String.fromCharCode(type)}'` : hex;
-}
-
 /**
  * Frames start-up traffic: bytes in as they arrive, whole typed messages out (copied, so they outlive
  * the socket's reused read buffers). What arrives after the message that ends start-up is kept for
@@ -312,7 +307,7 @@ export class StartupFramer {
       const type = this.pending[offset]!;
       const length = this.pending.readInt32BE(offset + 1);
       if (length < 4 || length - 4 > StartupFramer.MAX_BODY) {
-        throw protocolError(`the server sent a start-up message walstream cannot read (type ${showType(type)}, length ${length})`);
+        throw protocolError(`the server sent a start-up message walstream cannot read (type ${typeName(type)}, length ${length})`);
       }
       if (this.pending.length - offset < 1 + length) break;
       const body = this.pending.subarray(offset + 5, offset + 1 + length);

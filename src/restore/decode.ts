@@ -13,18 +13,8 @@
  * error is the one reported. The result is the decoded parts in order, not concatenated (the spool
  * writes them with one writev).
  */
-import { promisify } from 'node:util';
 import { isValidSegmentSize } from '../lsn.js';
-import { compressionOfName, decompressFile } from '../archive/codec.js';
-
-interface Lz4Blocks {
-  /** An LZ4 block after its 4-byte little-endian decoded size (an upper bound is enough). */
-  uncompressSync(data: Uint8Array): Buffer;
-  decompressFrameSync(data: Uint8Array): Buffer;
-}
-
-let lz4Blocks: Promise<Lz4Blocks | null> | undefined;
-const loadLz4 = () => (lz4Blocks ??= import('lz4-napi').then((m) => m as unknown as Lz4Blocks, () => null));
+import { type Lz4Module, compressionOfName, decompressFile, lz4, lz4FrameEnd, zstd } from '../archive/codec.js';
 
 const LZ4_MAGIC = 0x184d2204;
 /** FLG, BD and header checksum of the frames walstream writes (codec.ts, lz4-wasm.ts). */
@@ -38,7 +28,7 @@ export async function decodeArchivedFile(fileName: string, data: Buffer): Promis
   const { method } = compressionOfName(fileName);
   if (method === 'none') return [data];
   if (method === 'lz4') {
-    const module = await loadLz4();
+    const module = await lz4().catch(() => null);
     const parts = module ? lz4Parts(module, data) : null;
     if (parts) return parts;
   }
@@ -50,15 +40,15 @@ export async function decodeArchivedFile(fileName: string, data: Buffer): Promis
 }
 
 /** Every frame of `data` decoded, block by block where the frame allows; null when anything is off. */
-function lz4Parts(module: Lz4Blocks, data: Buffer): Buffer[] | null {
+function lz4Parts(module: Lz4Module, data: Buffer): Buffer[] | null {
   const parts: Buffer[] = [];
   let offset = 0;
   try {
     while (offset < data.length) {
-      if (offset + 7 > data.length || data.readUInt32LE(offset) !== LZ4_MAGIC) return null;
-      if (data[offset + 4] !== FLG || data[offset + 5] !== BD || data[offset + 6] !== HC) {
-        const end = otherFrameEnd(data, offset);
-        if (end === null) return null;
+      const ours = offset + 7 <= data.length && data.readUInt32LE(offset) === LZ4_MAGIC && data[offset + 4] === FLG && data[offset + 5] === BD && data[offset + 6] === HC;
+      if (!ours) {
+        const end = lz4FrameEnd(data, offset); // a cut or foreign header: a reason string
+        if (typeof end === 'string') return null;
         parts.push(module.decompressFrameSync(data.subarray(offset, end)));
         offset = end;
         continue;
@@ -95,39 +85,9 @@ function lz4Parts(module: Lz4Blocks, data: Buffer): Buffer[] | null {
   return parts;
 }
 
-/** End of an LZ4 frame of another form (lz4_Frame_format.md), or null when it is cut. */
-function otherFrameEnd(data: Buffer, offset: number): number | null {
-  const flags = data[offset + 4]!;
-  const blockChecksum = (flags & 0x10) !== 0;
-  let pos = offset + 6 + (flags & 0x08 ? 8 : 0) + (flags & 0x01 ? 4 : 0) + 1;
-  for (;;) {
-    if (pos + 4 > data.length) return null;
-    const word = data.readUInt32LE(pos);
-    pos += 4;
-    if (word === 0) break;
-    pos += (word & 0x7fffffff) + (blockChecksum ? 4 : 0);
-  }
-  if (flags & 0x04) pos += 4;
-  return pos > data.length ? null : pos;
-}
-
-interface ZstdWhole {
-  decompress(data: Buffer): Promise<Buffer>;
-}
-let zstdModule: Promise<ZstdWhole | null> | undefined;
-
-/** zstd as codec.ts picks it: node:zlib's where the running Node has it (22.15+), else @mongodb-js/zstd. */
-function loadZstd(): Promise<ZstdWhole | null> {
-  return (zstdModule ??= import('node:zlib').then((zlib) => {
-    const decode = (zlib as unknown as { zstdDecompress?: (b: Buffer, cb: (e: Error | null, r: Buffer) => void) => void }).zstdDecompress;
-    if (decode) return { decompress: promisify(decode) };
-    return import('@mongodb-js/zstd').then((m) => m as unknown as ZstdWhole, () => null);
-  }));
-}
-
 /** A whole .zst file in one call (its frames one after another); null to leave it to codec.ts. */
 async function zstdWhole(data: Buffer): Promise<Buffer | null> {
-  const module = await loadZstd();
+  const module = await zstd().catch(() => null);
   if (!module) return null;
   try {
     const whole = await module.decompress(data);

@@ -6,6 +6,7 @@
 import { access, constants, mkdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { isValidSegmentSize, parseSegmentFileName, parseSizeSetting, segmentFileName } from '../lsn.js';
+import { COMPRESSION_SUFFIX } from '../archive/codec.js';
 import { startPrefetchHelper } from './helper-process.js';
 import { defaultSpoolDir, helperServing, notePending, noteRestored, spoolProblem, takeFromSpool } from './spool.js';
 
@@ -88,7 +89,7 @@ export async function startEarly(call: PrefetchCall, spoolDir: string): Promise<
 
 /** Whether NAME.gz, NAME.lz4 or NAME.zst is archived (what restore.ts tries after the plain name). */
 async function compressedFormExists(call: PrefetchCall): Promise<boolean> {
-  for (const suffix of ['.gz', '.lz4', '.zst']) {
+  for (const suffix of Object.values(COMPRESSION_SUFFIX).filter(Boolean)) {
     if (await stat(join(call.archiveDir, call.walFileName + suffix)).then((s) => s.isFile(), () => false)) return true;
   }
   return false;

@@ -92,9 +92,7 @@ export async function archivedSegmentSize(archiveDir: string, name: string): Pro
     const parts = await decodeArchivedFile(source, await readFile(source));
     const size = parts.reduce((sum, part) => sum + part.length, 0);
     const segment = isValidSegmentSize(size) ? parseArchivedName(name, size) : null;
-    let first = 0;
-    while (first < parts.length && parts.slice(0, first).reduce((sum, part) => sum + part.length, 0) < LONG_HEADER_LENGTH) first++;
-    const head = Buffer.concat(parts.slice(0, first)).subarray(0, LONG_HEADER_LENGTH);
+    const head = Buffer.concat(parts, LONG_HEADER_LENGTH);
     return segment && segmentFileProblem(segment, size, head, size) === null ? size : null;
   } catch {
     return null;

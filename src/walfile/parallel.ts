@@ -45,6 +45,9 @@ export interface WalkTaskResult {
   head?: SegmentHead;
 }
 
+/** Whether a segment file's name says it is compressed (NAME.gz, .lz4, .zst, and their .partial); without loading codec.ts. */
+export const isCompressedSegmentName = (fileName: string): boolean => /\.(gz|lz4|zst)(\.partial)?$/.test(fileName);
+
 /** Read buffers, reused in turn: one being walked while the next files are read into the others. */
 const scratch: Buffer[] = [];
 let nextScratch = 0;
@@ -57,7 +60,7 @@ let nextScratch = 0;
  */
 export async function readSegmentFile(file: string, fileName: string, buffers = 2): Promise<Buffer> {
   let raw: Buffer;
-  if (/\.(gz|lz4|zst)(\.partial)?$/.test(fileName)) {
+  if (isCompressedSegmentName(fileName)) {
     try {
       raw = await fs.readFile(file);
     } catch (err) {

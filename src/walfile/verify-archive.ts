@@ -17,7 +17,7 @@ import { WalstreamError } from '../errors.js';
 import { type ArchiveReader, DirectoryReader, readArchiveHead } from '../archive/reader.js';
 import { type HistoryEntry, parseHistory, timelineAt } from './history.js';
 import { type ChainState, type WalkContext, type WalkResult, walkSegment } from './walker.js';
-import { type WalkTaskResult, WalkPool, joinWalk, readSegmentFile } from './parallel.js';
+import { type WalkTaskResult, WalkPool, isCompressedSegmentName, joinWalk, readSegmentFile } from './parallel.js';
 import { type Watermark, prepareWatermarkWrite, readWatermark, removeWatermark, writeWatermark } from './watermark.js';
 
 export interface VerifyOptions {
@@ -203,13 +203,10 @@ export async function verifyArchive(options: VerifyOptions): Promise<VerifyResul
   };
   const window = jobs * 3;
   try {
-    // Serial: the next two files are read while one is walked (readSegment's buffers are reused in turn).
+    // Serial: file i and the two after it are read while i is walked (readSegment's three buffers, in turn).
     const ahead: (Promise<Buffer> | undefined)[] = [];
-    const readAhead = (i: number): void => {
-      for (let k = i; k < Math.min(i + 2, files.length); k++) ahead[k] ??= readSegment(archive, files[k]!);
-    };
     if (pool) for (let i = 0; i < Math.min(window, files.length); i++) submit(i);
-    if (options.writeWatermark !== false && !options.from) prepareWatermarkWrite(); // loaded while the first segments are read
+    if (options.writeWatermark !== false && !options.from) prepareWatermarkWrite(); // loaded while the first files are read
     for (let i = 0; i < files.length; i++) {
       if (options.signal?.aborted) break;
       const file = files[i]!;
@@ -222,10 +219,9 @@ export async function verifyArchive(options: VerifyOptions): Promise<VerifyResul
         if (walk === null) current = readSegment(archive, file);
         else if (walk.error !== undefined) current = Promise.reject(new Error(walk.error));
       } else {
-        readAhead(i);
+        for (let k = i; k < Math.min(i + 3, files.length); k++) ahead[k] ??= readSegment(archive, files[k]!);
         current = ahead[i]!;
         delete ahead[i];
-        readAhead(i + 1); // while this one is walked
       }
       const r = report(file.fileName);
       const T = file.timeline;
@@ -362,7 +358,7 @@ async function readSegment(archive: ArchiveReader, segment: ArchivedSegment): Pr
 
 /** The first bytes of a segment file (the long page header); a compressed one is decompressed whole. */
 async function readHead(archive: ArchiveReader, name: string): Promise<Buffer> {
-  if (/\.(gz|lz4|zst)(\.partial)?$/.test(name)) return readSegment(archive, { fileName: name } as ArchivedSegment);
+  if (isCompressedSegmentName(name)) return readSegment(archive, { fileName: name } as ArchivedSegment);
   return (await readArchiveHead(archive, name, 64)) ?? Buffer.alloc(0);
 }
 

@@ -88,7 +88,7 @@ let directorySink: Promise<typeof import('../archive/directory.js')> | null = nu
 
 /**
  * Load what writeWatermark() needs for a directory (the archive's writer, a few dozen milliseconds of
- * module loading) now, while the caller waits on something else: verify calls it once its workers run.
+ * module loading) now, while the caller waits on something else: verify calls it once its first reads are under way.
  */
 export function prepareWatermarkWrite(): void {
   directorySink ??= import('../archive/directory.js');
@@ -102,8 +102,9 @@ export async function writeWatermark(archive: ArchiveReader, mark: Watermark): P
     prepareWatermarkWrite();
     const { DirectorySink } = await directorySink!;
     await new DirectorySink(archive.directory).writeFile(WATERMARK_FILE, bytes);
+  } else if (archive.put) {
+    await archive.put(WATERMARK_FILE, bytes);
   }
-  else if (archive.put) await archive.put(WATERMARK_FILE, bytes);
 }
 
 /** Remove the watermark (nothing verified any more). */
