@@ -2,7 +2,8 @@
 /**
  * The ceiling: walstream's receive path (WalReceiver from dist/index.js) into a null sink. Every chunk
  * is discarded and acknowledged at once, so this measures what the server and the socket allow plus
- * the cost of walstream's protocol handling, without any file I/O.
+ * the cost of walstream's protocol handling, without any file I/O. It borrows the chunks (views of the
+ * read buffers, `borrowChunks`): a sink that writes each chunk before the next needs no copy of its own.
  *
  *   node bench/null-sink.mjs CONNSTR SLOT END_LSN
  *
@@ -16,7 +17,7 @@ if (!connection || !end) {
   process.exit(2);
 }
 const started = performance.now();
-const receiver = new WalReceiver({ connection, slot: slot || undefined, endLsn: parseLsn(end), applicationName: 'bench_null_sink' });
+const receiver = new WalReceiver({ connection, slot: slot || undefined, endLsn: parseLsn(end), applicationName: 'bench_null_sink', borrowChunks: process.env.NULL_SINK_COPY !== '1' });
 let startLsn = null;
 let bytes = 0;
 let last = 0n;

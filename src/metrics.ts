@@ -4,8 +4,18 @@
  * LSNs and byte counts are numbers of bytes (exact up to 2^53, 8 PiB of WAL). A figure not known yet
  * (no stream so far, no slot check) is NaN.
  */
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { createRequire } from 'node:module';
+import type { Registry } from 'prom-client';
 import type { ArchiverStatus } from './archiver-status.js';
+
+/**
+ * prom-client, loaded on the first registry: ~60 ms of start-up that a library user who imports the
+ * package for WalReceiver or Archiver without metrics never pays.
+ */
+let promClient: typeof import('prom-client') | undefined;
+function loadPromClient(): typeof import('prom-client') {
+  return (promClient ??= createRequire(import.meta.url)('prom-client') as typeof import('prom-client'));
+}
 
 /** Where the figures come from: an Archiver, or anything with its status(). */
 export interface StatusSource {
@@ -44,6 +54,7 @@ const COUNTERS: [string, string, (s: ArchiverStatus) => number][] = [
  * and Node's default process metrics. `registry.metrics()` resolves with the text exposition format.
  */
 export function archiverRegistry(source: StatusSource): Registry {
+  const { Counter, Gauge, Registry, collectDefaultMetrics } = loadPromClient();
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const current = () => source.status(); // a cheap copy of counters, read by each metric

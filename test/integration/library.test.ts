@@ -120,6 +120,38 @@ describe('the library', () => {
     expect(restart).toBe(acknowledged);
   });
 
+
+  it('WalReceiver with borrowChunks yields views of its read buffers, with the server\'s bytes while the loop holds them', async () => {
+    const cluster = await startCluster({ segmentSizeMB: 1 });
+    const slotStart = lsnToBigInt(await cluster.createSlot('borrow'));
+    await cluster.generateWal(2 * MB + MB / 2);
+    const endLsn = lsnToBigInt(await cluster.currentLsn());
+
+    const receiver = new WalReceiver({ connection: cluster.connectionString, slot: 'borrow', timeline: 1, borrowChunks: true });
+    const copies: Buffer[] = [];
+    const buffersSeen = new Set<ArrayBufferLike>();
+    let views = 0;
+    let acknowledged = 0n;
+    for await (const chunk of receiver) {
+      copies.push(Buffer.from(chunk.data)); // a borrowed view is valid only in this turn of the loop
+      if (chunk.data.buffer.byteLength > chunk.data.length) views++;
+      buffersSeen.add(chunk.data.buffer);
+      acknowledged = chunk.startLsn + BigInt(chunk.data.length);
+      receiver.acknowledge(acknowledged);
+      if (acknowledged >= endLsn) break;
+    }
+    await receiver.close();
+
+    // Not copies: the chunks are views into a few reused read buffers.
+    expect(views).toBe(copies.length);
+    expect(copies.length).toBeGreaterThan(buffersSeen.size * 4);
+    const startLsn = slotStart - (slotStart % BigInt(MB));
+    const server = Buffer.concat([
+      await readFile(path.join(cluster.dataDir, 'pg_wal', walFileName(1, startLsn, MB))),
+      await readFile(path.join(cluster.dataDir, 'pg_wal', walFileName(1, startLsn + BigInt(MB), MB))),
+    ]);
+    expect(Buffer.concat(copies).subarray(0, 2 * MB).equals(server)).toBe(true);
+  });
   it('WalReceiver with readCoalesceMs hands over a trickle in fewer, larger groups', async () => {
     const cluster = await startCluster({ segmentSizeMB: 1 });
     await cluster.query('create table trickle (n int)');
