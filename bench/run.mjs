@@ -15,7 +15,9 @@
  *   wire     the true ceiling: bench/c-receiver.c (libpq, START_REPLICATION, discard; built here with
  *            cc -lpq, skipped with the reason when cc, libpq-fe.h or libpq is missing) side by side with
  *            the null sink and walstream's durable (fsync) catch-up, in the same alternated catch-up
- *            runs; each walstream rate also as a share of the C receiver's, and user CPU s per GiB
+ *            runs; each walstream rate also as a share of the C receiver's, and user CPU s per GiB; and
+ *            the same C receiver writing the segments as walstream does (O_DIRECT, fsync): what the
+ *            disk side allows any receiver on this machine
  *   rss      peak RSS (VmHWM) and CPU seconds per GiB of each tool, from the catch-up runs (runs
  *            the catchup section's measurements if catchup itself was not selected)
  *   lag      steady state under pgbench: each tool follows the server (-S slot -s 1) while
@@ -270,7 +272,7 @@ function catchupContenders() {
     // The same runs serve both: durable catch-up is catchup's walstream/fsync, the null sink ceiling's.
     if (!list.some((c) => c.key === 'walstream' && c.mode === 'fsync')) list.push({ key: 'walstream', mode: 'fsync' });
     if (!list.some((c) => c.key === 'null_sink')) list.push({ key: 'null_sink', mode: 'null' });
-    if (cReceiver?.path) list.push({ key: 'c_receiver', mode: 'wire' });
+    if (cReceiver?.path) list.push({ key: 'c_receiver', mode: 'wire' }, { key: 'c_receiver', mode: 'durable' });
   }
   return list;
 }
@@ -289,7 +291,10 @@ function catchupCommand(c, dir, slot, end, { start, timeline }) {
   const endText = formatLsn(end);
   const app = `application_name=bench_${c.key}`;
   if (c.key === 'null_sink') return [process.execPath, [NULL_SINK, cluster.conninfo(app), slot, endText]];
-  if (c.key === 'c_receiver') return [cReceiver.path, [cluster.conninfo(`${app} replication=true`), slot, formatLsn(start), String(timeline), endText]];
+  if (c.key === 'c_receiver') {
+    const durable = c.mode === 'durable' ? [dir, String(segmentSize)] : [];
+    return [cReceiver.path, [cluster.conninfo(`${app} replication=true`), slot, formatLsn(start), String(timeline), endText, ...durable]];
+  }
   const args = ['-D', dir, '-S', slot, '-E', endText, '-n', '-d', cluster.conninfo(app), ...(c.mode === 'nosync' ? ['--no-sync'] : []), ...(COMPRESS_FLAGS[c.mode] ?? [])];
   return c.key === 'walstream' ? [process.execPath, [CLI, 'receive', ...args]] : [receivewal, args];
 }
@@ -365,7 +370,7 @@ async function catchup(contenders = catchupContenders(), generate = generateWal)
   for (const slot of slots) {
     const c = slot.contender;
     if (segmentStart(slot.restart) !== start) throw new Error(`slot ${slot.name} starts at ${formatLsn(slot.restart)}, not in the segment of ${formatLsn(start)}`);
-    const dir = c.key === 'null_sink' || c.key === 'c_receiver' ? null : newArchiveDir(c.key);
+    const dir = c.key === 'null_sink' || (c.key === 'c_receiver' && c.mode === 'wire') ? null : newArchiveDir(`${c.key}_${c.mode}`);
     const dropped = canDropCaches ? dropCaches() : false;
     const [file, args] = catchupCommand(c, dir, slot.name, end, { start, timeline });
     const reapedBefore = childrenCpuSplit();
@@ -737,7 +742,8 @@ function summarize() {
 function summarizeWire() {
   const list = result.catchup?.runs ?? [];
   const contenders = [
-    ['c_receiver', 'C receiver (libpq, discard)', (x) => x.tool === 'c_receiver'],
+    ['c_receiver', 'C receiver (libpq, discard)', (x) => x.tool === 'c_receiver' && x.mode === 'wire'],
+    ['c_durable', 'C receiver, durable (O_DIRECT, fsync)', (x) => x.tool === 'c_receiver' && x.mode === 'durable'],
     ['null_sink', 'walstream null sink', (x) => x.tool === 'null_sink'],
     ['durable', 'walstream durable catch-up (fsync)', (x) => x.tool === 'walstream' && x.mode === 'fsync'],
   ];
@@ -759,10 +765,13 @@ function summarizeWire() {
     rows.push([label, fmt(rate, 0), share === undefined ? '–' : pct(share), paired ? `${pct(paired.median)} (${pct(paired.min)}–${pct(paired.max)})` : '', fmt(user, 3), fmt(system, 3)]);
   }
   const shares = [['null sink', summary.null_sink.shareOfCReceiver], ['durable', summary.durable.shareOfCReceiver]].filter(([, v]) => v !== undefined);
-  const line = shares.length ? `walstream: ${shares.map(([k, v], i) => `${k} ${pct(v)}${i === 0 ? ' of the C receiver' : ''}`).join(', ')}` : null;
+  const cDurable = summary.c_durable.shareOfCReceiver;
+  const ofCDurable = summary.durable.mibps && summary.c_durable.mibps ? summary.durable.mibps.median / summary.c_durable.mibps.median : undefined;
+  const line = shares.length ? `walstream: ${shares.map(([k, v], i) => `${k} ${pct(v)}${i === 0 ? ' of the C receiver' : ''}`).join(', ')}` +
+    (cDurable === undefined ? '' : `; the C receiver's own durable catch-up ${pct(cDurable)}, walstream's durable ${pct(ofCDurable)} of it`) : null;
   result.wire = {
     cReceiver: cReceiver?.path ? { command: cReceiver.command, compiler: cReceiver.compiler } : { skipped: cReceiver?.reason ?? 'not built' },
-    runs: 'catchup.runs: tool c_receiver (mode wire), null_sink (null), walstream (fsync) = durable',
+    runs: 'catchup.runs: tool c_receiver (mode wire; mode durable = c_durable), null_sink (null), walstream (fsync) = durable',
     summary: 'summary.wire',
   };
   return { rows, line, summary };
@@ -780,7 +789,9 @@ function printWire(wire) {
     ...(wire.line ? [wire.line] : []),
     ...(result.wire.cReceiver.skipped ? [`C receiver skipped: ${result.wire.cReceiver.skipped}`] : []),
     'The C receiver (bench/c-receiver.c) streams the same retained WAL as the others over libpq and discards it: no',
-    'files, no fsync, a status update only when the server asks. MiB/s: bytes caught up / whole-process wall time.',
+    'files, no fsync, a status update only when the server asks. Its durable mode writes what walstream writes, the way',
+    'walstream writes it (1 MiB O_DIRECT chunks, four in flight, fdatasync, rename and directory fsync per segment):',
+    'what the disk side costs without walstream. MiB/s: bytes caught up / whole-process wall time.',
     'share of C: ratio of medians; run by run: each run\'s rate over the C receiver\'s in the same run, median (min–max).',
     'CPU: the whole process (all threads), user and system, exact at exit.',
     '',

@@ -1,6 +1,7 @@
 /**
- * Builds bench/c-receiver.c (the wire ceiling: libpq physical replication into nothing) once per bench
- * run, into a temp dir that goes at exit. A measuring instrument of the bench, never part of the package.
+ * Builds bench/c-receiver.c (the wire ceiling: libpq physical replication into nothing, or into segment
+ * files written as walstream writes them: the durable ceiling) once per bench run, into a temp dir that
+ * goes at exit. A measuring instrument of the bench, never part of the package.
  *
  * buildCReceiver() → { path, command, compiler, includeDir } or { path: null, reason } when there is no
  * C compiler ($CC or cc), no libpq-fe.h, no libpq to link, or the build fails otherwise.
@@ -33,7 +34,7 @@ export function buildCReceiver() {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'walstream-bench-c-receiver-'));
   process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
   const out = path.join(dir, 'c-receiver');
-  const args = ['-O2', '-o', out, SOURCE, `-I${includeDir}`, ...(libDir ? [`-L${libDir}`] : []), '-lpq'];
+  const args = ['-O2', '-pthread', '-o', out, SOURCE, `-I${includeDir}`, ...(libDir ? [`-L${libDir}`] : []), '-lpq', '-lrt'];
   const built = spawnSync(cc, args, { encoding: 'utf8' });
   if (built.error || built.status !== 0) {
     const text = `${built.error?.message ?? ''}${built.stderr ?? ''}`.trim();
