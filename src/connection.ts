@@ -87,11 +87,7 @@ class ResultCollector {
 /** Turn a start-up or socket failure into a PgError (server said it) or a WalstreamError (client side), one line each. */
 export function toWalstreamError(err: unknown, context: string): Error {
   if (err instanceof PgError || err instanceof WalstreamError) return err;
-  const e = err as { code?: string; message?: string; detail?: string; hint?: string; severity?: string };
-  if (e && typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code) && e.severity) {
-    return new PgError({ message: e.message ?? 'server error', code: e.code, severity: e.severity, detail: e.detail, hint: e.hint });
-  }
-  const message = joinLines(e?.message ?? String(err));
+  const message = joinLines((err as { message?: string } | null)?.message ?? String(err));
   return new WalstreamError('CONNECT_FAILED', `${context}: ${message}`, { cause: err });
 }
 
