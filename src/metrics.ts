@@ -9,8 +9,8 @@ import type { Registry } from 'prom-client';
 import type { ArchiverStatus } from './archiver-status.js';
 
 /**
- * prom-client, loaded on the first registry: ~60 ms of start-up that a library user who imports the
- * package for WalReceiver or Archiver without metrics never pays.
+ * prom-client, loaded on the first registry: a library user who imports the package for WalReceiver
+ * or Archiver without metrics does not pay for loading it.
  */
 let promClient: typeof import('prom-client') | undefined;
 function loadPromClient(): typeof import('prom-client') {
