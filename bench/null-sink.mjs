@@ -4,6 +4,7 @@
  * is discarded and acknowledged at once, so this measures what the server and the socket allow plus
  * the cost of walstream's protocol handling, without any file I/O. It borrows the chunks (views of the
  * read buffers, `borrowChunks`): a sink that writes each chunk before the next needs no copy of its own.
+ * NULL_SINK_COPY=1 takes WalReceiver's default (a copy of each chunk) instead, for comparison.
  *
  *   node bench/null-sink.mjs CONNSTR SLOT END_LSN
  *

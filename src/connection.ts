@@ -449,7 +449,6 @@ function stoppedError(): WalstreamError {
   return new WalstreamError('STOPPED', 'stopped while connecting');
 }
 
-
 /** A connection through start-up: the stream, its reusing socket unless TLS, what followed ReadyForQuery. */
 interface Started {
   stream: net.Socket | Tls.TLSSocket;

@@ -274,10 +274,13 @@ function gzipMember(data: Buffer, offset: number): { data: Buffer; end: number }
   return { data: inflated.buffer, end: trailer + 8 };
 }
 
+/** The first four bytes of every LZ4 frame, little-endian (lz4_Frame_format.md). */
+export const LZ4_MAGIC = 0x184d2204;
+
 /** End offset of the LZ4 frame starting at `offset` (lz4_Frame_format.md), or why there is none. */
 export function lz4FrameEnd(data: Buffer, offset: number): number | string {
   if (offset + 7 > data.length) return 'cut LZ4 frame header';
-  if (data.readUInt32LE(offset) !== 0x184d2204) return 'not an LZ4 frame';
+  if (data.readUInt32LE(offset) !== LZ4_MAGIC) return 'not an LZ4 frame';
   const flags = data[offset + 4]!;
   if (flags >> 6 !== 1) return 'unknown LZ4 frame version';
   const blockChecksum = (flags & 0x10) !== 0;

@@ -14,9 +14,8 @@
  * writes them with one writev).
  */
 import { isValidSegmentSize } from '../lsn.js';
-import { type Lz4Module, compressionOfName, decompressFile, lz4, lz4FrameEnd, zstd } from '../archive/codec.js';
+import { LZ4_MAGIC, type Lz4Module, compressionOfName, decompressFile, lz4, lz4FrameEnd, zstd } from '../archive/codec.js';
 
-const LZ4_MAGIC = 0x184d2204;
 /** FLG, BD and header checksum of the frames walstream writes (codec.ts, lz4-wasm.ts). */
 const FLG = 0x60;
 const BD = 0x70;

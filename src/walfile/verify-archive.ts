@@ -7,7 +7,6 @@
  */
 import { existsSync } from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatLsn, historyFileName, isValidSegmentSize, segmentFileName, parseSegmentFileName } from '../lsn.js';
 import { type ArchivedSegment, decodeLongPageHeader, parseArchivedName } from '../archive/scan.js';
@@ -341,7 +340,7 @@ function finish(result: VerifyResult): VerifyResult {
  * three reused buffers (parallel.ts readSegmentFile): valid until three more reads have begun.
  */
 async function readSegment(archive: ArchiveReader, segment: ArchivedSegment): Promise<Buffer> {
-  if (archive instanceof DirectoryReader) return readSegmentFile(path.join(archive.directory, segment.fileName), segment.fileName, 3);
+  if (archive instanceof DirectoryReader) return readSegmentFile(archive.locate(segment.fileName), segment.fileName, 3);
   let raw: Buffer | null;
   try {
     raw = await archive.read(segment.fileName);

@@ -1,8 +1,7 @@
 /**
  * verify's inner loops as WebAssembly (wal-check.c, beside this file): CRC-32C and the walk of whole
- * ordinary pages, over segment buffers that live in the
- * module's memory. Why: walking an archive
- * is a run from a cold start (one command), where the JavaScript loops spend a good part of the walk
+ * ordinary pages, over segment buffers that live in the module's memory. Why: walking an archive is a
+ * run from a cold start (one command), where the JavaScript loops spend a good part of the walk
  * unoptimized or deoptimized, and each native CRC call costs a view and a crossing; WebAssembly is
  * compiled before the first call and reads the segment in place. Built with clang 14:
  *

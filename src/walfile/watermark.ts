@@ -84,15 +84,15 @@ export async function readWatermark(archive: ArchiveReader): Promise<Watermark |
   }
 }
 
-let directorySink: Promise<typeof import('../archive/directory.js')> | null = null;
+let directoryModule: Promise<typeof import('../archive/directory.js')> | null = null;
 
 /**
  * Load what writeWatermark() needs for a directory (the archive's writer, a few dozen milliseconds of
  * module loading) now, while the caller waits on something else: verify calls it once its first reads are under way.
  */
 export function prepareWatermarkWrite(): void {
-  directorySink ??= import('../archive/directory.js');
-  directorySink.catch(() => {}); // a failure is reported by writeWatermark
+  directoryModule ??= import('../archive/directory.js');
+  directoryModule.catch(() => {}); // a failure is reported by writeWatermark
 }
 
 /** Write the watermark durably and atomically (a directory: temp file, fsync, rename; a bucket: one PUT). */
@@ -100,7 +100,7 @@ export async function writeWatermark(archive: ArchiveReader, mark: Watermark): P
   const bytes = Buffer.from(encodeWatermark(mark));
   if (archive instanceof DirectoryReader) {
     prepareWatermarkWrite();
-    const { DirectorySink } = await directorySink!;
+    const { DirectorySink } = await directoryModule!;
     await new DirectorySink(archive.directory).writeFile(WATERMARK_FILE, bytes);
   } else if (archive.put) {
     await archive.put(WATERMARK_FILE, bytes);

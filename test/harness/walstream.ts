@@ -20,7 +20,6 @@ export function spawnWalstream(args: string[], opts: ToolOptions = {}): ToolProc
   return spawnTool(process.execPath, [WALSTREAM_CLI, ...args], opts);
 }
 
-/** Archive contents: complete segment names, .partial names, history names, anything else. */
 /**
  * Run `body` while the spawned walstream `child` runs: on a failure its stderr is printed (the test's
  * evidence), and it is stopped with SIGTERM and awaited either way.
@@ -37,6 +36,7 @@ export async function whileRunning<T>(child: ToolProcess, body: () => Promise<T>
   }
 }
 
+/** Archive contents: complete segment names, .partial names, history names, anything else. */
 export async function listArchive(dir: string): Promise<{ complete: string[]; partial: string[]; history: string[]; other: string[] }> {
   const names = (await readdir(dir)).sort();
   return {
