@@ -16,8 +16,12 @@ const closeFd = promisify(fs.close);
 
 /** Uncompressed bytes per frame: large enough that frame headers and a fresh dictionary cost little. */
 export const FRAME_BYTES = 1 << 20;
-/** Frames being compressed at once (libuv's thread pool has 4 threads; lz4's worker queues them). */
-const MAX_FRAMES_IN_FLIGHT = 4;
+/**
+ * Frames being compressed at once (libuv's thread pool has 4 threads; lz4's worker queues them). More
+ * than the pool's threads so that while the one lz4 worker waits for a core the receiver keeps
+ * reading instead of leaving the server blocked on a full socket (README, "-Z lz4 and the frames in flight").
+ */
+const MAX_FRAMES_IN_FLIGHT = 8;
 
 /** What the writer needs of its archive. */
 export interface CompressedFileHost {
