@@ -2,7 +2,7 @@
  * A segment written compressed (NAME.gz.partial etc., renamed to NAME.gz when complete). WAL is
  * gathered into frames of FRAME_BYTES; each frame is compressed off the event loop (gzip and zstd on
  * libuv's thread pool, lz4 on its worker thread, codec.ts) while the next one fills (up to
- * MAX_FRAMES_IN_FLIGHT at once, then write() makes the receiver wait: memory stays flat) and frames
+ * maxFramesInFlight() at once, then write() makes the receiver wait: memory stays flat) and frames
  * are appended to the file in order. A sync also closes the frame being filled, so what is
  * durable is always whole frames: a decodable prefix of the segment, whatever moment a crash picks.
  */
@@ -17,11 +17,14 @@ const closeFd = promisify(fs.close);
 /** Uncompressed bytes per frame: large enough that frame headers and a fresh dictionary cost little. */
 export const FRAME_BYTES = 1 << 20;
 /**
- * Frames being compressed at once (libuv's thread pool has 4 threads; lz4's worker queues them). More
- * than the pool's threads so that while the one lz4 worker waits for a core the receiver keeps
- * reading instead of leaving the server blocked on a full socket (README, "-Z lz4 and the frames in flight").
+ * Frames being compressed at once. gzip and zstd: as many as libuv's thread pool has threads (4); they
+ * are slower than the wire, so more would only hold memory. lz4: 8, queued on its one worker, so that
+ * while the worker waits for a core the receiver reads on instead of leaving the server blocked on a
+ * full socket (README, "-Z lz4 and the frames in flight").
  */
-const MAX_FRAMES_IN_FLIGHT = 8;
+function maxFramesInFlight(compression: Compression): number {
+  return compression.method === 'lz4' ? 8 : 4;
+}
 
 /** What the writer needs of its archive. */
 export interface CompressedFileHost {
@@ -55,6 +58,7 @@ export class CompressedSegmentWriter implements WalSegmentWriter {
   private inFile = 0;
   private filePosition = 0;
   private framesInFlight = 0;
+  private readonly maxInFlight: number;
   /** Frames are appended in this order; its promise settles once the newest is in the file. */
   private appendChain: Promise<void> = Promise.resolve();
   /** Syncs and the close run one after another. */
@@ -72,6 +76,7 @@ export class CompressedSegmentWriter implements WalSegmentWriter {
     private readonly paths: CompressedSegmentPaths,
   ) {
     this.current = paths.temp ?? paths.partial;
+    this.maxInFlight = maxFramesInFlight(compression);
   }
 
   unwritten(): number {
@@ -89,7 +94,7 @@ export class CompressedSegmentWriter implements WalSegmentWriter {
       if (this.staged === FRAME_BYTES) this.closeFrame();
     }
     this.accepted += data.length;
-    if (this.framesInFlight >= MAX_FRAMES_IN_FLIGHT) return new Promise<void>((resolve) => this.roomWaiters.push(resolve)).then(() => this.throwIfFailed());
+    if (this.framesInFlight >= this.maxInFlight) return new Promise<void>((resolve) => this.roomWaiters.push(resolve)).then(() => this.throwIfFailed());
   }
 
   private throwIfFailed(): void {
