@@ -147,6 +147,16 @@ export interface FrameSpace {
   compress(length: number): Promise<{ bytes: Uint8Array; release(): void }>;
 }
 
+/**
+ * Frames a writer keeps being compressed at once (CompressedSegmentWriter). gzip and zstd: as many as
+ * libuv's thread pool has threads (4); they are slower than the wire, so more would only hold memory.
+ * lz4: 8, queued on its one worker, so that while the worker waits for a core the receiver reads on
+ * instead of leaving the server blocked on a full socket (README, "-Z lz4 and the frames in flight").
+ */
+export function framesInFlight(method: CompressionMethod): number {
+  return method === 'lz4' ? 8 : 4;
+}
+
 /** Input buffers handed back for the next frame of any segment (a 1 MiB buffer per frame would be memory outside V8's heap that only a later garbage collection returns). */
 const spareBuffers: Buffer[] = [];
 const SPARE_BUFFERS = 8;

@@ -2,29 +2,20 @@
  * A segment written compressed (NAME.gz.partial etc., renamed to NAME.gz when complete). WAL is
  * gathered into frames of FRAME_BYTES; each frame is compressed off the event loop (gzip and zstd on
  * libuv's thread pool, lz4 on its worker thread, codec.ts) while the next one fills (up to
- * maxFramesInFlight() at once, then write() makes the receiver wait: memory stays flat) and frames
- * are appended to the file in order. A sync also closes the frame being filled, so what is
+ * codec.ts's framesInFlight() at once, then write() makes the receiver wait: memory stays flat) and
+ * frames are appended to the file in order. A sync also closes the frame being filled, so what is
  * durable is always whole frames: a decodable prefix of the segment, whatever moment a crash picks.
  */
 import * as fs from 'node:fs';
 import { promisify } from 'node:util';
 import type { CloseMode, WalSegmentWriter } from './sink.js';
-import { type Compression, type FrameSpace, takeFrameSpace } from './codec.js';
+import { type Compression, type FrameSpace, framesInFlight, takeFrameSpace } from './codec.js';
 
 const fdatasync = promisify(fs.fdatasync);
 const closeFd = promisify(fs.close);
 
 /** Uncompressed bytes per frame: large enough that frame headers and a fresh dictionary cost little. */
 export const FRAME_BYTES = 1 << 20;
-/**
- * Frames being compressed at once. gzip and zstd: as many as libuv's thread pool has threads (4); they
- * are slower than the wire, so more would only hold memory. lz4: 8, queued on its one worker, so that
- * while the worker waits for a core the receiver reads on instead of leaving the server blocked on a
- * full socket (README, "-Z lz4 and the frames in flight").
- */
-function maxFramesInFlight(compression: Compression): number {
-  return compression.method === 'lz4' ? 8 : 4;
-}
 
 /** What the writer needs of its archive. */
 export interface CompressedFileHost {
@@ -76,7 +67,7 @@ export class CompressedSegmentWriter implements WalSegmentWriter {
     private readonly paths: CompressedSegmentPaths,
   ) {
     this.current = paths.temp ?? paths.partial;
-    this.maxInFlight = maxFramesInFlight(compression);
+    this.maxInFlight = framesInFlight(compression.method);
   }
 
   unwritten(): number {

@@ -76,7 +76,7 @@ const SLOTS_BASE = 1 << 20;
 const SLOT_OUTPUT = LZ4_SLOT_INPUT + (64 << 10);
 const SLOT_STRIDE = LZ4_SLOT_INPUT + SLOT_OUTPUT;
 const PAGE = 64 << 10;
-/** Slots the memory starts with (a writer's frame being filled, MAX_FRAMES_IN_FLIGHT being compressed, the next segment's first) and may grow to. */
+/** Slots the memory starts with (a writer's frame being filled, codec.ts's framesInFlight('lz4') being compressed, the next segment's first) and may grow to. */
 const INITIAL_SLOTS = 10;
 const MAX_SLOTS = 32;
 
